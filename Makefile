@@ -1,0 +1,71 @@
+# bpfmap: build, test, demo, REPL and benchmarks.
+# On a fresh Debian 12 machine, as root: `make demo`, `make test`.
+# Every target first installs the Debian packages it needs (.ci/install-deps).
+
+LUA      ?= lua5.4
+BUSTED   ?= /usr/bin/busted
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+LUA_INC  ?= /usr/include/lua5.4
+MULTIARCH := $(shell gcc -dumpmachine 2>/dev/null)
+# C11 for _Thread_local (the libbpf log buffer); warnings are errors here,
+# not in the rockspec, so a newer compiler never breaks an install.
+WARN     := -Wall -Wextra -Werror
+CORE_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) -fPIC -I$(LUA_INC)
+BPF_CFLAGS  = -g -O2 -target bpf -I/usr/include/$(MULTIARCH)
+
+SRCS     := $(wildcard csrc/*.c)
+HDRS     := $(wildcard csrc/*.h)
+CORE     := build/bpfmap/core.so
+FIXTURES := $(patsubst spec/fixtures/%.bpf.c,build/fixtures/%.bpf.o,$(wildcard spec/fixtures/*.bpf.c))
+EXAMPLES_BPF := $(patsubst examples/bpf/%.bpf.c,build/examples/%.bpf.o,$(wildcard examples/bpf/*.bpf.c))
+TESTS_C  := build/tests/test_names build/tests/test_btf_path
+
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
+export LUA_CPATH := $(CURDIR)/build/?.so;;
+
+.PHONY: all deps build test demo repl bench clean unit
+all: build
+
+deps:
+	@sh .ci/install-deps
+
+build: deps $(CORE)
+
+$(CORE): $(SRCS) $(HDRS) | build/bpfmap
+	$(CC) $(CORE_CFLAGS) -shared -o $@ $(SRCS) -lbpf
+
+build/bpfmap build/fixtures build/examples build/tests:
+	mkdir -p $@
+
+build/fixtures/%.bpf.o: spec/fixtures/%.bpf.c | build/fixtures
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+build/examples/%.bpf.o: examples/bpf/%.bpf.c | build/examples
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+# The pure-C parts (names, BTF paths) are tested without Lua.
+build/tests/test_names: tests/test_names.c csrc/names.c csrc/names.h | build/tests
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ tests/test_names.c csrc/names.c
+
+build/tests/test_btf_path: tests/test_btf_path.c csrc/btf_path.c csrc/btf_path.h | build/tests
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ tests/test_btf_path.c csrc/btf_path.c -lbpf
+
+unit: $(TESTS_C)
+
+# busted's own summary is for people; spec/support/summary.lua adds the plain
+# "N passed, N failed, N skipped" line CI reads.
+test: build $(FIXTURES) $(EXAMPLES_BPF) $(TESTS_C)
+	$(LUA) $(BUSTED) $(BUSTED_ARGS)
+
+demo: build $(EXAMPLES_BPF)
+	$(LUA) examples/maps.lua
+
+repl: build
+	$(LUA) -i -e 'bpfmap = require "bpfmap"; print("bpfmap loaded as the global `bpfmap`")'
+
+bench: build $(FIXTURES)
+	$(LUA) bench/run.lua
+
+clean:
+	rm -rf build

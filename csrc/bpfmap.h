@@ -1,0 +1,112 @@
+/*
+ * Internal interface between bpfmap's C files.  Each file owns one concept:
+ *   core.c     module entry: errno table, constants, submodule wiring
+ *   log.c      capture of libbpf's messages
+ *   errors.c   the nil, message, errno convention and argument helpers
+ *   mapdata.c  MapData: a descriptor of one BPF map, its mmap and BTF
+ *   mapinfo.c  MapInfo: a snapshot of bpf_map_info plus fdinfo facts
+ *   discover.c walking the kernel's loaded maps and programs
+ *   btf_cache.c BTF loaded from the kernel and paths resolved in it
+ *   mapwrite.c BpfMapWrite: validated descriptors, resolution, stores
+ *   names.c, btf_path.c: pure C (no Lua) validation and BTF resolution
+ */
+#ifndef BPFMAP_H
+#define BPFMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/bpf.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define BPFMAP_MAPDATA "bpfmap.MapData"
+#define BPFMAP_MAPINFO "bpfmap.MapInfo"
+#define BPFMAP_MAPWRITE "bpfmap.BpfMapWrite"
+
+struct btf;
+
+/* ---- log.c ---- */
+void bpfmap_log_install(void);
+void bpfmap_log_clear(void);
+const char *bpfmap_log_text(void);   /* what libbpf said since the last clear */
+int bpfmap_log_open(lua_State *L);   /* pushes set_log */
+
+/* ---- errors.c ---- */
+/* Push nil, "<what>: <strerror(err)>[ (libbpf: ...)]", err; returns 3. */
+int bpfmap_fail(lua_State *L, int err, const char *fmt, ...);
+/* Push nil, message, err with the message already formatted; returns 3. */
+int bpfmap_fail_msg(lua_State *L, int err, const char *msg);
+/* An integer argument in [lo, hi], raising a named argument error. */
+lua_Integer bpfmap_check_range(lua_State *L, int arg, const char *what,
+                               lua_Integer lo, lua_Integer hi);
+/* A field of a table argument: nil (absent) or an integer in [lo, hi]. */
+bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
+                          lua_Integer lo, lua_Integer hi, lua_Integer *out);
+/* Raise "bad argument #arg (<what>: <msg>)" */
+int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...);
+/* A string argument free of embedded NULs, named in errors as `what`. */
+const char *bpfmap_check_path_arg(lua_State *L, int arg, const char *what);
+
+/* ---- mapdata.c ---- */
+struct mapdata {
+	int fd;                    /* -1 once closed */
+	struct bpf_map_info info;  /* immutable facts, read once at open */
+	void *mem;                 /* shared read-write mapping, or NULL */
+	size_t mem_len;
+	int mem_err;               /* errno of a failed mmap, so we try once */
+};
+
+int bpfmap_mapdata_open(lua_State *L);
+/* Push a closed MapData, to receive a descriptor once its __gc is armed. */
+struct mapdata *bpfmap_new_mapdata(lua_State *L);
+/* Unmap, close; leaves the MapData closed.  Idempotent. */
+void bpfmap_mapdata_release(struct mapdata *md);
+/* The MapData at idx, raising if it is not one or is closed. */
+struct mapdata *bpfmap_check_mapdata(lua_State *L, int idx);
+/* The MapData at idx or NULL (closed ones too: check md->fd). */
+struct mapdata *bpfmap_test_mapdata(lua_State *L, int idx);
+/*
+ * Take ownership of md->fd of the new MapData on top of the stack: check it
+ * is a map and cache its info.  Returns 1 leaving the MapData there, or
+ * closes it, replaces it by nil, message, errno and returns 3.  `what` names
+ * the operation in messages.
+ */
+int bpfmap_adopt_mapdata(lua_State *L, struct mapdata *md, const char *what);
+/* Map the value region read-write once; 0 or negative errno. */
+int bpfmap_mapdata_mmap(struct mapdata *md);
+
+/* ---- mapinfo.c ---- */
+extern const char *const bpfmap_flag_names[];  /* by bit */
+extern const size_t bpfmap_nflags;
+/* frozen (1/0) and memlock from /proc/self/fdinfo, -1 where unknown;
+ * 0 or negative errno. */
+int bpfmap_read_fdinfo(int fd, int *frozen, long long *memlock);
+int bpfmap_mapinfo_open(lua_State *L);
+/* Push a MapInfo for info plus the fdinfo facts of fd (-1: unknown). */
+void bpfmap_push_mapinfo(lua_State *L, const struct bpf_map_info *info, int fd);
+/* The one-line bpftool-like summary. */
+void bpfmap_mapinfo_summary(luaL_Buffer *b, const struct bpf_map_info *info, int frozen);
+/* Name of a map type ("array"), or NULL if libbpf does not know it. */
+const char *bpfmap_map_type_name(__u32 type);
+
+/* ---- discover.c ---- */
+int bpfmap_discover_open(lua_State *L);
+
+/* ---- btf_cache.c ---- */
+struct bpfmap_leaf;
+/*
+ * The leaf that path names in the value type of a map with BTF btf_id,
+ * from a per-Lua-state cache.  A miss loads the BTF from the kernel and
+ * holds a descriptor of it, so the id cannot be freed and given to another
+ * program's BTF while the cache still answers for it.  0 or a negative
+ * errno with a message in err.
+ */
+int bpfmap_btf_leaf(lua_State *L, __u32 btf_id, __u32 value_type_id, const char *path,
+                    struct bpfmap_leaf *leaf, char *err, size_t errlen);
+int bpfmap_btf_cache_open(lua_State *L);   /* sets clear_cache on the table at -1 */
+
+/* ---- mapwrite.c ---- */
+/* Sets BpfMapWrite and apply_once on the table at -1. */
+int bpfmap_mapwrite_open(lua_State *L);
+
+#endif

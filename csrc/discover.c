@@ -1,0 +1,237 @@
+/*
+ * Walking what the kernel has loaded: every map (bpfmap.loaded_maps(), like
+ * aya's loaded_maps()) and every program with the maps it uses.  A map or
+ * program that goes away between "next id" and "open by id" is skipped, as
+ * bpftool does: the walk is of a live, shared system.
+ */
+#include "bpfmap.h"
+#include "discover.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+int bpfmap_walk_maps(bpfmap_map_fn fn, void *ctx)
+{
+	__u32 id = 0;
+
+	for (;;) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		int fd, rc;
+
+		if (bpf_map_get_next_id(id, &id))
+			return errno == ENOENT ? 0 : -errno;
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			return -errno;
+		}
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			rc = -errno;
+			close(fd);
+			return rc;
+		}
+		rc = fn(fd, &info, ctx);
+		if (rc)
+			return rc > 0 ? 0 : rc;
+	}
+}
+
+int bpfmap_walk_progs(bpfmap_prog_fn fn, void *ctx)
+{
+	__u32 id = 0, *map_ids = NULL, cap = 0;
+	int rc = 0;
+
+	for (;;) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info), n;
+		int fd;
+
+		if (bpf_prog_get_next_id(id, &id)) {
+			rc = errno == ENOENT ? 0 : -errno;
+			break;
+		}
+		fd = bpf_prog_get_fd_by_id(id);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = -errno;
+			break;
+		}
+		/* first ask how many maps, then fetch their ids */
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			rc = -errno;
+			close(fd);
+			break;
+		}
+		n = info.nr_map_ids;
+		if (n > cap) {
+			__u32 *grown = realloc(map_ids, n * sizeof(*map_ids));
+
+			if (!grown) {
+				rc = -ENOMEM;
+				close(fd);
+				break;
+			}
+			map_ids = grown;
+			cap = n;
+		}
+		if (n) {
+			memset(&info, 0, sizeof(info));
+			info.nr_map_ids = n;
+			info.map_ids = (__u64)(unsigned long)map_ids;
+			len = sizeof(info);
+			if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+				rc = -errno;
+				close(fd);
+				break;
+			}
+			/* maps can only be added to a loaded program, never removed */
+			if (info.nr_map_ids < n)
+				n = info.nr_map_ids;
+		}
+		close(fd);
+		rc = fn(&info, map_ids, n, ctx);
+		if (rc) {
+			rc = rc > 0 ? 0 : rc;
+			break;
+		}
+	}
+	free(map_ids);
+	return rc;
+}
+
+/* ---- Lua: bpfmap.loaded_maps(), bpfmap.list_maps(), bpfmap.list_programs() ---- */
+
+/* The iterator: upvalue 1 is the last id returned. */
+static int loaded_maps_next(lua_State *L)
+{
+	__u32 id = (__u32)lua_tointeger(L, lua_upvalueindex(1));
+
+	for (;;) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+		int fd, err;
+
+		if (bpf_map_get_next_id(id, &id)) {
+			if (errno == ENOENT)
+				return 0;
+			err = errno;
+			bpfmap_fail(L, err, "loaded_maps: next map id after %d", (int)id);
+			return lua_error(L);
+		}
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0 && errno == ENOENT)
+			continue;
+		if (fd < 0) {
+			err = errno;
+			bpfmap_fail(L, err, "loaded_maps: open map id %d", (int)id);
+			return lua_error(L);
+		}
+		memset(&info, 0, sizeof(info));
+		err = bpf_obj_get_info_by_fd(fd, &info, &len) ? errno : 0;
+		if (!err)
+			bpfmap_push_mapinfo(L, &info, fd);
+		close(fd);
+		if (err) {
+			bpfmap_fail(L, err, "loaded_maps: info of map id %d", (int)id);
+			return lua_error(L);
+		}
+		lua_pushinteger(L, id);
+		lua_replace(L, lua_upvalueindex(1));
+		return 1;
+	}
+}
+
+/* for info in bpfmap.loaded_maps() do ... end: raises on failure, as
+ * io.lines does, since a for loop has no place for nil, message, errno. */
+static int loaded_maps(lua_State *L)
+{
+	lua_pushinteger(L, 0);
+	lua_pushcclosure(L, loaded_maps_next, 1);
+	return 1;
+}
+
+struct list_ctx {
+	lua_State *L;
+	int n;
+};
+
+static int list_one_map(int fd, const struct bpf_map_info *info, void *ctx)
+{
+	struct list_ctx *lc = ctx;
+
+	bpfmap_push_mapinfo(lc->L, info, fd);
+	close(fd);
+	lua_rawseti(lc->L, -2, ++lc->n);
+	return 0;
+}
+
+/* bpfmap.list_maps(): a list of MapInfo, or nil, message, errno */
+static int list_maps(lua_State *L)
+{
+	struct list_ctx lc = { L, 0 };
+	int rc;
+
+	lua_newtable(L);
+	rc = bpfmap_walk_maps(list_one_map, &lc);
+	if (rc)
+		return bpfmap_fail(L, -rc, "list_maps");
+	return 1;
+}
+
+static int list_one_prog(const struct bpf_prog_info *info, const __u32 *map_ids, __u32 n,
+                         void *ctx)
+{
+	struct list_ctx *lc = ctx;
+	lua_State *L = lc->L;
+	__u32 i;
+
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, info->id);
+	lua_setfield(L, -2, "id");
+	lua_pushstring(L, info->name);
+	lua_setfield(L, -2, "name");
+	lua_pushinteger(L, info->type);
+	lua_setfield(L, -2, "type_id");
+	lua_createtable(L, (int)n, 0);
+	for (i = 0; i < n; i++) {
+		lua_pushinteger(L, map_ids[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	lua_setfield(L, -2, "map_ids");
+	lua_rawseti(L, -2, ++lc->n);
+	return 0;
+}
+
+/* bpfmap.list_programs(): { {id=, name=, type_id=, map_ids={...}}, ... } */
+static int list_programs(lua_State *L)
+{
+	struct list_ctx lc = { L, 0 };
+	int rc;
+
+	lua_newtable(L);
+	rc = bpfmap_walk_progs(list_one_prog, &lc);
+	if (rc)
+		return bpfmap_fail(L, -rc, "list_programs");
+	return 1;
+}
+
+static const luaL_Reg funcs[] = {
+	{ "loaded_maps", loaded_maps },
+	{ "list_maps", list_maps },
+	{ "list_programs", list_programs },
+	{ NULL, NULL },
+};
+
+int bpfmap_discover_open(lua_State *L)
+{
+	luaL_setfuncs(L, funcs, 0);
+	return 0;
+}

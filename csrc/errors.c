@@ -1,0 +1,111 @@
+/*
+ * The error convention, after liolib: a caller's mistake raises (through
+ * luaL_argerror, before any syscall); what the kernel or the environment
+ * refuses returns nil, message, errno, the message naming the operation and
+ * its object, the system's words, and anything libbpf printed meanwhile.
+ */
+#include "bpfmap.h"
+#include "names.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int bpfmap_fail_msg(lua_State *L, int err, const char *msg)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, msg);
+	lua_pushinteger(L, err);
+	return 3;
+}
+
+int bpfmap_fail(lua_State *L, int err, const char *fmt, ...)
+{
+	const char *said = bpfmap_log_text();
+	luaL_Buffer b;
+	va_list ap;
+
+	luaL_buffinit(L, &b);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	luaL_addvalue(&b);
+	luaL_addstring(&b, ": ");
+	luaL_addstring(&b, strerror(err));
+	if (*said) {
+		luaL_addstring(&b, " (libbpf: ");
+		luaL_addstring(&b, said);
+		luaL_addchar(&b, ')');
+	}
+	luaL_pushresult(&b);
+	bpfmap_log_clear();
+	lua_pushnil(L);
+	lua_insert(L, -2);
+	lua_pushinteger(L, err);
+	return 3;
+}
+
+int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	return luaL_argerror(L, arg, lua_tostring(L, -1));
+}
+
+lua_Integer bpfmap_check_range(lua_State *L, int arg, const char *what,
+                               lua_Integer lo, lua_Integer hi)
+{
+	int isnum;
+	lua_Integer v = lua_tointegerx(L, arg, &isnum);
+
+	if (!isnum) {
+		if (lua_type(L, arg) == LUA_TNUMBER)
+			bpfmap_arg_error(L, arg, "%s must be an integer, got %s", what,
+			                 lua_tostring(L, arg));
+		bpfmap_arg_error(L, arg, "%s must be an integer, got %s", what,
+		                 luaL_typename(L, arg));
+	}
+	if (v < lo || v > hi)
+		bpfmap_arg_error(L, arg, "%s must be in %I..%I, got %I", what, lo, hi, v);
+	return v;
+}
+
+bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
+                          lua_Integer lo, lua_Integer hi, lua_Integer *out)
+{
+	int isnum;
+	lua_Integer v;
+
+	if (lua_getfield(L, tab, key) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return false;
+	}
+	v = lua_tointegerx(L, -1, &isnum);
+	if (!isnum)
+		bpfmap_arg_error(L, tab, "field '%s' must be an integer, got %s", key,
+		                 lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1)
+		                                                : luaL_typename(L, -1));
+	if (v < lo || v > hi)
+		bpfmap_arg_error(L, tab, "field '%s' must be in %I..%I, got %I", key, lo, hi, v);
+	lua_pop(L, 1);
+	*out = v;
+	return true;
+}
+
+const char *bpfmap_check_path_arg(lua_State *L, int arg, const char *what)
+{
+	size_t len;
+	const char *s;
+	char msg[128];
+
+	if (lua_type(L, arg) != LUA_TSTRING)
+		bpfmap_arg_error(L, arg, "%s must be a string, got %s", what, luaL_typename(L, arg));
+	s = lua_tolstring(L, arg, &len);
+	if (bpfmap_check_path(what, s, len, msg, sizeof(msg)))
+		luaL_argerror(L, arg, msg);
+	return s;
+}

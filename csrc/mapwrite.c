@@ -1,0 +1,1028 @@
+/*
+ * BpfMapWrite: a validated (map_name_suffix, field, value) descriptor, after
+ * ktstr's, and the one-attempt apply behind bpfmap.apply_writes().
+ *
+ * Construction checks both names (names.c) and interns the triple in a weak
+ * table, so equal triples are one object: == holds and they count once as
+ * table keys, as Eq + Hash let ktstr put them in a set.
+ *
+ * An apply runs in phases so that a batch is all-or-nothing:
+ *   1. candidates: array maps whose kernel name ends in a suffix, narrowed
+ *      by opts.map / opts.maps / opts.prog;
+ *   2. resolution of every write through its candidate's BTF (btf_cache.c),
+ *      refusing ambiguity (ENOTUNIQ) instead of taking the first;
+ *   3. checks and preparation of every store: value range, read-only maps,
+ *      the mmap (or, where a map is not mmapable, a read of the value);
+ *   4. the stores: one naturally aligned store of the field's width through
+ *      the mapping, or a patch and BPF_EXIST update, rolled back if a later
+ *      update fails.
+ * Only phase 4 changes anything.  The retry-until-timeout loop is Lua's
+ * (lua/bpfmap/init.lua), so a REPL's Ctrl-C still works while it waits.
+ */
+#include "bpfmap.h"
+#include "btf_path.h"
+#include "discover.h"
+#include "names.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+
+struct mapwrite {
+	lua_Integer value;
+	size_t suffix_len;
+	size_t field_len;
+	char text[];   /* suffix, NUL, field, NUL */
+};
+
+#define SUFFIX(w) ((w)->text)
+#define FIELD(w) ((w)->text + (w)->suffix_len + 1)
+
+static const char intern_key = 'i';
+
+/* ---- construction ---- */
+
+static void push_intern_table(lua_State *L)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &intern_key) != LUA_TNIL)
+		return;
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_createtable(L, 0, 1);
+	lua_pushliteral(L, "v");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &intern_key);
+}
+
+static const char *check_name_arg(lua_State *L, int arg, const char *what, size_t *len,
+                                  int (*check)(const char *, size_t, char *, size_t))
+{
+	char msg[160];
+	const char *s;
+
+	if (lua_type(L, arg) != LUA_TSTRING)
+		bpfmap_arg_error(L, arg, "%s must be a string, got %s", what, luaL_typename(L, arg));
+	s = lua_tolstring(L, arg, len);
+	if (check(s, *len, msg, sizeof(msg)))
+		luaL_argerror(L, arg, msg);
+	return s;
+}
+
+/* BpfMapWrite.new(map_name_suffix, field, value) */
+static int mw_new(lua_State *L)
+{
+	size_t slen, flen;
+	const char *suffix = check_name_arg(L, 1, "map_name_suffix", &slen, bpfmap_check_suffix);
+	const char *field = check_name_arg(L, 2, "field", &flen, bpfmap_check_field);
+	lua_Integer value;
+	struct mapwrite *w;
+	luaL_Buffer key;
+	int isint;
+
+	if (lua_type(L, 3) != LUA_TNUMBER)
+		bpfmap_arg_error(L, 3, "value must be an integer, got %s", luaL_typename(L, 3));
+	value = lua_tointegerx(L, 3, &isint);
+	if (!isint)
+		bpfmap_arg_error(L, 3, "value must be an integer, got %s", lua_tostring(L, 3));
+
+	push_intern_table(L);
+	luaL_buffinit(L, &key);
+	luaL_addlstring(&key, suffix, slen + 1);
+	luaL_addlstring(&key, field, flen + 1);
+	luaL_addlstring(&key, (const char *)&value, sizeof(value));
+	luaL_pushresult(&key);
+	lua_pushvalue(L, -1);
+	if (lua_rawget(L, -3) != LUA_TNIL)
+		return 1;
+	lua_pop(L, 1);
+	w = lua_newuserdatauv(L, sizeof(*w) + slen + flen + 2, 0);
+	w->value = value;
+	w->suffix_len = slen;
+	w->field_len = flen;
+	memcpy(SUFFIX(w), suffix, slen + 1);
+	memcpy(FIELD(w), field, flen + 1);
+	luaL_setmetatable(L, BPFMAP_MAPWRITE);
+	lua_pushvalue(L, -1);
+	lua_insert(L, -3);
+	lua_rawset(L, -4);
+	return 1;
+}
+
+static struct mapwrite *check_write(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, BPFMAP_MAPWRITE);
+}
+
+static int mw_suffix(lua_State *L)
+{
+	struct mapwrite *w = check_write(L, 1);
+
+	lua_pushlstring(L, SUFFIX(w), w->suffix_len);
+	return 1;
+}
+
+static int mw_field(lua_State *L)
+{
+	struct mapwrite *w = check_write(L, 1);
+
+	lua_pushlstring(L, FIELD(w), w->field_len);
+	return 1;
+}
+
+static int mw_value(lua_State *L)
+{
+	lua_pushinteger(L, check_write(L, 1)->value);
+	return 1;
+}
+
+static int mw_tostring(lua_State *L)
+{
+	struct mapwrite *w = check_write(L, 1);
+
+	lua_pushfstring(L, "BpfMapWrite(\"%s\", \"%s\", %I)", SUFFIX(w), FIELD(w), w->value);
+	return 1;
+}
+
+/* Interning makes equal triples one object; __eq guards the rest. */
+static int mw_eq(lua_State *L)
+{
+	struct mapwrite *a = check_write(L, 1), *b = check_write(L, 2);
+
+	lua_pushboolean(L, a->value == b->value && !strcmp(SUFFIX(a), SUFFIX(b)) &&
+	                       !strcmp(FIELD(a), FIELD(b)));
+	return 1;
+}
+
+/* ---- apply: options ---- */
+
+struct apply_opts {
+	int map_arg;         /* stack index of opts.map, or 0 */
+	int maps_arg;        /* stack index of opts.maps, or 0 */
+	bool has_prog;
+	lua_Integer prog_id; /* when has_prog and !prog_name */
+	const char *prog_name;
+	bool atomic;
+};
+
+static const char *const opt_names[] = {
+	"map", "maps", "prog", "atomic", "timeout", "interval", NULL,
+};
+
+static void check_map_ref(lua_State *L, int opts, int idx, const char *what)
+{
+	struct mapdata *md = bpfmap_test_mapdata(L, idx);
+	int isint;
+	lua_Integer id;
+
+	if (md) {
+		if (md->fd < 0)
+			bpfmap_arg_error(L, opts, "%s is a closed MapData", what);
+		return;
+	}
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		bpfmap_arg_error(L, opts, "%s must be a MapData or a map id, got %s", what,
+		                 luaL_typename(L, idx));
+	id = lua_tointegerx(L, idx, &isint);
+	if (!isint || id < 1 || id > UINT32_MAX)
+		bpfmap_arg_error(L, opts, "%s must be a map id in 1..4294967295, got %s", what,
+		                 lua_tostring(L, idx));
+}
+
+static void check_seconds(lua_State *L, int opts, const char *key, bool zero_ok)
+{
+	int t = lua_getfield(L, opts, key);
+	lua_Number s;
+
+	if (t != LUA_TNIL) {
+		if (t != LUA_TNUMBER)
+			bpfmap_arg_error(L, opts, "%s must be a number of seconds, got %s", key,
+			                 luaL_typename(L, -1));
+		s = lua_tonumber(L, -1);
+		if (!(s >= 0) || (!zero_ok && s == 0) || s > 1e9)
+			bpfmap_arg_error(L, opts, "%s must be %s 1e9 seconds, got %s", key,
+			                 zero_ok ? "in 0 .." : "above 0 and at most", lua_tostring(L, -1));
+	}
+	lua_pop(L, 1);
+}
+
+/* Raise for any mistake in opts; leaves opts.map / opts.maps on the stack. */
+static void read_opts(lua_State *L, int opts, struct apply_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (lua_isnoneornil(L, opts))
+		return;
+	luaL_checktype(L, opts, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, opts)) {
+		int i, known = 0;
+
+		lua_pop(L, 1);
+		if (lua_type(L, -1) == LUA_TSTRING)
+			for (i = 0; opt_names[i] && !known; i++)
+				known = !strcmp(opt_names[i], lua_tostring(L, -1));
+		if (!known)
+			bpfmap_arg_error(L, opts, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
+	}
+	check_seconds(L, opts, "timeout", true);
+	check_seconds(L, opts, "interval", false);
+	if (lua_getfield(L, opts, "atomic") != LUA_TNIL && lua_type(L, -1) != LUA_TBOOLEAN)
+		bpfmap_arg_error(L, opts, "atomic must be a boolean, got %s", luaL_typename(L, -1));
+	o->atomic = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+
+	switch (lua_getfield(L, opts, "prog")) {
+	case LUA_TNIL:
+		break;
+	case LUA_TSTRING: {
+		size_t len;
+		char msg[128];
+
+		o->prog_name = lua_tolstring(L, -1, &len);
+		if (len == 0 || bpfmap_check_map_name("prog", o->prog_name, len, msg, sizeof(msg)))
+			bpfmap_arg_error(L, opts, "prog must be a program name of 1..15 letters, digits, '_' or '.'");
+		o->has_prog = true;
+		break;
+	}
+	case LUA_TNUMBER: {
+		int isint;
+
+		o->prog_id = lua_tointegerx(L, -1, &isint);
+		if (!isint || o->prog_id < 1 || o->prog_id > UINT32_MAX)
+			bpfmap_arg_error(L, opts, "prog must be a program id in 1..4294967295 or a name, got %s",
+			                 lua_tostring(L, -1));
+		o->has_prog = true;
+		break;
+	}
+	default:
+		bpfmap_arg_error(L, opts, "prog must be a program id or name, got %s", luaL_typename(L, -1));
+	}
+	lua_pop(L, 1);  /* prog_name stays valid: opts keeps the string alive */
+
+	if (lua_getfield(L, opts, "map") != LUA_TNIL) {
+		check_map_ref(L, opts, -1, "map");
+		o->map_arg = lua_gettop(L);
+	} else
+		lua_pop(L, 1);
+	if (lua_getfield(L, opts, "maps") != LUA_TNIL) {
+		lua_Integer i, n;
+
+		if (o->map_arg)
+			bpfmap_arg_error(L, opts, "give map or maps, not both");
+		if (lua_type(L, -1) != LUA_TTABLE)
+			bpfmap_arg_error(L, opts, "maps must be a list of MapData or map ids, got %s",
+			                 luaL_typename(L, -1));
+		n = (lua_Integer)lua_rawlen(L, -1);
+		if (n == 0)
+			bpfmap_arg_error(L, opts, "maps must not be empty");
+		for (i = 1; i <= n; i++) {
+			char what[32];
+
+			snprintf(what, sizeof(what), "maps[%d]", (int)i);
+			lua_rawgeti(L, -1, i);
+			check_map_ref(L, opts, -1, what);
+			lua_pop(L, 1);
+		}
+		o->maps_arg = lua_gettop(L);
+	} else
+		lua_pop(L, 1);
+}
+
+/* ---- apply: state of one attempt ---- */
+
+struct cand {
+	struct mapdata *md;
+	bool owned;          /* opened by this attempt: closed at its end */
+};
+
+struct target {
+	struct mapwrite *w;
+	struct cand *c;
+	struct bpfmap_leaf leaf;
+	bool via_mmap;
+	bool atomic;
+	int rmw;             /* index into the rmw buffers, or -1 */
+	lua_Integer before;
+};
+
+struct rmw_buf {
+	struct mapdata *md;
+	unsigned char *orig;
+	unsigned char *patched;
+	bool updated;
+};
+
+struct attempt {
+	lua_State *L;
+	struct apply_opts o;
+	struct mapwrite **w;
+	int nw;
+	struct cand *cand;
+	int ncand, cap;
+	int cands_idx;       /* stack index of a table keeping candidates alive */
+	__u32 *prog_maps;    /* opts.prog's map ids */
+	int nprog_maps;
+	int prog_found;
+	struct target *t;
+	struct rmw_buf *rmw;
+	int nrmw;
+};
+
+/* Scratch memory owned by the Lua stack, so a raise cannot leak it. */
+static void *scratch(lua_State *L, size_t size)
+{
+	void *p = lua_newuserdatauv(L, size ? size : 1, 0);
+
+	memset(p, 0, size ? size : 1);
+	return p;
+}
+
+static bool name_ends_with(const char *name, const char *suffix, size_t slen)
+{
+	size_t nlen = strnlen(name, BPF_OBJ_NAME_LEN);
+
+	return nlen >= slen && memcmp(name + nlen - slen, suffix, slen) == 0;
+}
+
+static bool wanted_by_some_write(const struct attempt *a, const struct bpf_map_info *info)
+{
+	int i;
+
+	for (i = 0; i < a->nw; i++)
+		if (name_ends_with(info->name, SUFFIX(a->w[i]), a->w[i]->suffix_len))
+			return true;
+	return false;
+}
+
+static bool in_prog_maps(const struct attempt *a, __u32 id)
+{
+	int i;
+
+	if (!a->o.has_prog)
+		return true;
+	for (i = 0; i < a->nprog_maps; i++)
+		if (a->prog_maps[i] == id)
+			return true;
+	return false;
+}
+
+static void add_cand(struct attempt *a, struct mapdata *md, bool owned)
+{
+	lua_State *L = a->L;
+
+	if (a->ncand == a->cap) {
+		struct cand *grown;
+
+		a->cap = a->cap ? a->cap * 2 : 16;
+		grown = scratch(L, (size_t)a->cap * sizeof(*grown));
+		if (a->ncand)
+			memcpy(grown, a->cand, (size_t)a->ncand * sizeof(*grown));
+		a->cand = grown;
+		/* keep the new array alive in the candidates table */
+		lua_rawsetp(L, a->cands_idx, grown);
+	}
+	a->cand[a->ncand].md = md;
+	a->cand[a->ncand].owned = owned;
+	a->ncand++;
+}
+
+static int keep_candidate(int fd, const struct bpf_map_info *info, void *ctx)
+{
+	struct attempt *a = ctx;
+	struct mapdata *md;
+
+	if (!wanted_by_some_write(a, info) || !in_prog_maps(a, info->id)) {
+		close(fd);
+		return 0;
+	}
+	md = bpfmap_new_mapdata(a->L);
+	md->fd = fd;
+	md->info = *info;
+	lua_rawseti(a->L, a->cands_idx, (lua_Integer)lua_rawlen(a->L, a->cands_idx) + 1);
+	add_cand(a, md, true);
+	return 0;
+}
+
+/* A map named in opts.map / opts.maps: a MapData as is, or an id opened now. */
+static int explicit_candidate(struct attempt *a, int idx)
+{
+	lua_State *L = a->L;
+	struct mapdata *md = bpfmap_test_mapdata(L, idx);
+	lua_Integer id;
+	char what[48];
+	int n;
+
+	if (md) {
+		lua_pushvalue(L, idx);
+		lua_rawseti(L, a->cands_idx, (lua_Integer)lua_rawlen(L, a->cands_idx) + 1);
+		add_cand(a, md, false);
+		return 0;
+	}
+	id = lua_tointeger(L, idx);
+	md = bpfmap_new_mapdata(L);
+	md->fd = bpf_map_get_fd_by_id((__u32)id);
+	if (md->fd < 0) {
+		md->fd = -1;
+		return bpfmap_fail(L, errno, "apply: open map id %I", id);
+	}
+	snprintf(what, sizeof(what), "apply: map id %lld", (long long)id);
+	n = bpfmap_adopt_mapdata(L, md, what);
+	if (n != 1)
+		return n;
+	lua_rawseti(L, a->cands_idx, (lua_Integer)lua_rawlen(L, a->cands_idx) + 1);
+	add_cand(a, md, true);
+	return 0;
+}
+
+struct prog_match {
+	struct attempt *a;
+	luaL_Buffer *ids;
+};
+
+static int match_prog(const struct bpf_prog_info *info, const __u32 *map_ids, __u32 n,
+                      void *ctx)
+{
+	struct prog_match *pm = ctx;
+	const struct apply_opts *o = &pm->a->o;
+
+	if (o->prog_name ? strncmp(info->name, o->prog_name, BPF_OBJ_NAME_LEN) != 0
+	                 : info->id != (__u32)o->prog_id)
+		return 0;
+	pm->a->prog_found++;
+	luaL_addlstring(pm->ids, (const char *)map_ids, n * sizeof(*map_ids));
+	return 0;
+}
+
+static void describe_narrowing(const struct attempt *a, luaL_Buffer *b)
+{
+	if (a->o.map_arg || a->o.maps_arg)
+		luaL_addstring(b, " among the maps given in opts");
+	if (a->o.has_prog) {
+		if (a->o.prog_name)
+			lua_pushfstring(a->L, " used by program '%s'", a->o.prog_name);
+		else
+			lua_pushfstring(a->L, " used by program id %I", a->o.prog_id);
+		luaL_addvalue(b);
+	}
+}
+
+/* Phase 1.  Returns 0, or pushes nil, msg, errno and returns 3. */
+static int collect_candidates(struct attempt *a)
+{
+	lua_State *L = a->L;
+	int rc;
+
+	if (a->o.has_prog) {
+		struct prog_match pm = { a, NULL };
+		luaL_Buffer ids;
+
+		luaL_buffinit(L, &ids);
+		pm.ids = &ids;
+		rc = bpfmap_walk_progs(match_prog, &pm);
+		luaL_pushresult(&ids);
+		if (rc)
+			return bpfmap_fail(L, -rc, "apply: list programs");
+		if (!a->prog_found) {
+			if (a->o.prog_name)
+				return bpfmap_fail_msg(L, ENOENT, lua_pushfstring(L,
+				        "apply: no loaded program named '%s'", a->o.prog_name));
+			return bpfmap_fail_msg(L, ENOENT, lua_pushfstring(L,
+			        "apply: no loaded program with id %I", a->o.prog_id));
+		}
+		a->prog_maps = (__u32 *)lua_tostring(L, -1);
+		a->nprog_maps = (int)(lua_rawlen(L, -1) / sizeof(__u32));
+		lua_rawsetp(L, a->cands_idx, a->prog_maps);  /* keeps the ids alive */
+	}
+	if (a->o.map_arg)
+		return explicit_candidate(a, a->o.map_arg);
+	if (a->o.maps_arg) {
+		lua_Integer i, n = (lua_Integer)lua_rawlen(L, a->o.maps_arg);
+
+		for (i = 1; i <= n; i++) {
+			lua_rawgeti(L, a->o.maps_arg, i);
+			rc = explicit_candidate(a, lua_gettop(L));
+			if (rc)
+				return rc;
+			lua_pop(L, 1);
+		}
+		return 0;
+	}
+	rc = bpfmap_walk_maps(keep_candidate, a);
+	if (rc)
+		return bpfmap_fail(L, -rc, "apply: list loaded maps");
+	return 0;
+}
+
+static void push_write_name(lua_State *L, const struct mapwrite *w)
+{
+	lua_pushfstring(L, "write %s %s=%I", SUFFIX(w), FIELD(w), w->value);
+}
+
+/* "prog handle (id 40), prog x (id 41)" for the programs using map_id */
+struct users_ctx {
+	lua_State *L;
+	luaL_Buffer *b;
+	__u32 map_id;
+	int n;
+};
+
+static int add_user(const struct bpf_prog_info *info, const __u32 *map_ids, __u32 n, void *ctx)
+{
+	struct users_ctx *u = ctx;
+	__u32 i;
+
+	for (i = 0; i < n; i++)
+		if (map_ids[i] == u->map_id) {
+			lua_pushfstring(u->L, "%sprog %s id %d", u->n++ ? ", " : "", info->name,
+			                (int)info->id);
+			luaL_addvalue(u->b);
+			break;
+		}
+	return 0;
+}
+
+static int fail_ambiguous(struct attempt *a, struct mapwrite *w, struct cand **hits, int nhits)
+{
+	lua_State *L = a->L;
+	luaL_Buffer b;
+	int i;
+
+	luaL_buffinit(L, &b);
+	push_write_name(L, w);
+	luaL_addvalue(&b);
+	lua_pushfstring(L, ": %d maps have field '%s'; narrow with opts.map, opts.maps or opts.prog:",
+	                nhits, FIELD(w));
+	luaL_addvalue(&b);
+	for (i = 0; i < nhits; i++) {
+		struct users_ctx u = { L, &b, hits[i]->md->info.id, 0 };
+
+		lua_pushfstring(L, "%s %s (id %d, used by ", i ? ";" : "", hits[i]->md->info.name,
+		                (int)hits[i]->md->info.id);
+		luaL_addvalue(&b);
+		bpfmap_walk_progs(add_user, &u);
+		luaL_addstring(&b, u.n ? ")" : "no program)");
+	}
+	luaL_pushresult(&b);
+	return bpfmap_fail_msg(L, ENOTUNIQ, lua_tostring(L, -1));
+}
+
+/* Phase 2 for one write. */
+static int resolve_write(struct attempt *a, int wi)
+{
+	lua_State *L = a->L;
+	struct mapwrite *w = a->w[wi];
+	struct cand **hits = scratch(L, (size_t)(a->ncand + 1) * sizeof(*hits));
+	struct bpfmap_leaf leaf, first_leaf = { 0 };
+	int i, nhits = 0, named = 0, errnum = ENOENT;
+	luaL_Buffer why;
+	char err[320];
+
+	luaL_buffinit(L, &why);
+	for (i = 0; i < a->ncand; i++) {
+		const struct bpf_map_info *info = &a->cand[i].md->info;
+		int rc;
+
+		if (!name_ends_with(info->name, SUFFIX(w), w->suffix_len)) {
+			if (a->o.map_arg || a->o.maps_arg) {
+				lua_pushfstring(L, "; %s (id %d): name does not end in '%s'", info->name,
+				                (int)info->id, SUFFIX(w));
+				luaL_addvalue(&why);
+			}
+			continue;
+		}
+		if (!in_prog_maps(a, info->id))
+			continue;
+		named++;
+		if (info->type != BPF_MAP_TYPE_ARRAY || info->key_size != 4 || info->max_entries < 1) {
+			lua_pushfstring(L, "; %s (id %d): not an array map", info->name, (int)info->id);
+			luaL_addvalue(&why);
+			continue;
+		}
+		if (!info->btf_id || !info->btf_value_type_id) {
+			lua_pushfstring(L, "; %s (id %d): the map has no BTF", info->name, (int)info->id);
+			luaL_addvalue(&why);
+			continue;
+		}
+		rc = bpfmap_btf_leaf(L, info->btf_id, info->btf_value_type_id, FIELD(w), &leaf,
+		                     err, sizeof(err));
+		if (rc == 0 && (__u64)leaf.offset + leaf.size > info->value_size) {
+			snprintf(err, sizeof(err), "BTF puts '%s' at %u..%u, past the %u-byte value",
+			         FIELD(w), leaf.offset, leaf.offset + leaf.size, info->value_size);
+			rc = -EINVAL;
+		}
+		if (rc) {
+			/* a wrong-kind answer says more than a missing name */
+			if (rc == -EINVAL || (rc != -ENOENT && errnum == ENOENT))
+				errnum = -rc;
+			lua_pushfstring(L, "; %s (id %d): %s", info->name, (int)info->id, err);
+			luaL_addvalue(&why);
+			continue;
+		}
+		if (nhits == 0)
+			first_leaf = leaf;
+		hits[nhits++] = &a->cand[i];
+	}
+	luaL_pushresult(&why);
+	if (nhits > 1)
+		return fail_ambiguous(a, w, hits, nhits);
+	if (nhits == 0) {
+		const char *reasons = lua_tostring(L, -1);
+		luaL_Buffer b;
+
+		luaL_buffinit(L, &b);
+		push_write_name(L, w);
+		luaL_addvalue(&b);
+		if (!named) {
+			lua_pushfstring(L, ": no loaded array map whose name ends in '%s'", SUFFIX(w));
+			luaL_addvalue(&b);
+			describe_narrowing(a, &b);
+			errnum = ENOENT;
+		} else {
+			luaL_addstring(&b, ": no map");
+			describe_narrowing(a, &b);
+			lua_pushfstring(L, " named '*%s' has field '%s'", SUFFIX(w), FIELD(w));
+			luaL_addvalue(&b);
+		}
+		if (*reasons) {
+			luaL_addstring(&b, " (");
+			luaL_addstring(&b, reasons + 2);
+			luaL_addchar(&b, ')');
+		}
+		luaL_pushresult(&b);
+		return bpfmap_fail_msg(L, errnum, lua_tostring(L, -1));
+	}
+	lua_pop(L, 2);
+	a->t[wi].w = w;
+	a->t[wi].c = hits[0];
+	a->t[wi].leaf = first_leaf;
+	a->t[wi].rmw = -1;
+	return 0;
+}
+
+/* ---- values in memory ---- */
+
+static void leaf_range(const struct bpfmap_leaf *l, lua_Integer *lo, lua_Integer *hi)
+{
+	int bits = (int)l->size * 8;
+
+	if (l->kind == BPFMAP_LEAF_BOOL) {
+		*lo = 0;
+		*hi = 1;
+	} else if (bits == 64) {
+		/* u64 takes every Lua integer, negative ones as two's complement,
+		 * as Lua's own 0xffffffffffffffff == -1 does */
+		*lo = LUA_MININTEGER;
+		*hi = LUA_MAXINTEGER;
+	} else if (l->is_signed) {
+		*lo = -((lua_Integer)1 << (bits - 1));
+		*hi = ((lua_Integer)1 << (bits - 1)) - 1;
+	} else if (l->kind == BPFMAP_LEAF_ENUM) {
+		/* BTF before enum64 does not say whether an enum is signed */
+		*lo = -((lua_Integer)1 << (bits - 1));
+		*hi = ((lua_Integer)1 << bits) - 1;
+	} else {
+		*lo = 0;
+		*hi = ((lua_Integer)1 << bits) - 1;
+	}
+}
+
+static bool aligned(const struct bpfmap_leaf *l)
+{
+	return l->offset % l->size == 0;
+}
+
+/* One load of the field's width where aligned (the program may be writing
+ * it concurrently); a byte copy otherwise. */
+static lua_Integer load_field(const unsigned char *base, const struct bpfmap_leaf *l)
+{
+	const void *p = base + l->offset;
+	uint64_t u = 0;
+
+	if (aligned(l)) {
+		switch (l->size) {
+		case 1: u = __atomic_load_n((const uint8_t *)p, __ATOMIC_RELAXED); break;
+		case 2: u = __atomic_load_n((const uint16_t *)p, __ATOMIC_RELAXED); break;
+		case 4: u = __atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED); break;
+		default: u = __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED); break;
+		}
+	} else {
+		uint8_t b1; uint16_t b2; uint32_t b4;
+
+		switch (l->size) {
+		case 1: memcpy(&b1, p, 1); u = b1; break;
+		case 2: memcpy(&b2, p, 2); u = b2; break;
+		case 4: memcpy(&b4, p, 4); u = b4; break;
+		default: memcpy(&u, p, 8); break;
+		}
+	}
+	if (l->is_signed && l->size < 8 && (u >> (l->size * 8 - 1)) & 1)
+		u |= ~(uint64_t)0 << (l->size * 8);
+	return (lua_Integer)u;
+}
+
+static void store_field(unsigned char *base, const struct bpfmap_leaf *l, lua_Integer v)
+{
+	void *p = base + l->offset;
+	uint64_t u = (uint64_t)v;
+
+	if (aligned(l)) {
+		switch (l->size) {
+		case 1: __atomic_store_n((uint8_t *)p, (uint8_t)u, __ATOMIC_RELAXED); break;
+		case 2: __atomic_store_n((uint16_t *)p, (uint16_t)u, __ATOMIC_RELAXED); break;
+		case 4: __atomic_store_n((uint32_t *)p, (uint32_t)u, __ATOMIC_RELAXED); break;
+		default: __atomic_store_n((uint64_t *)p, u, __ATOMIC_RELAXED); break;
+		}
+	} else {
+		uint8_t b1 = (uint8_t)u; uint16_t b2 = (uint16_t)u; uint32_t b4 = (uint32_t)u;
+
+		switch (l->size) {
+		case 1: memcpy(p, &b1, 1); break;
+		case 2: memcpy(p, &b2, 2); break;
+		case 4: memcpy(p, &b4, 4); break;
+		default: memcpy(p, &u, 8); break;
+		}
+	}
+}
+
+/* Normalise v to what the field will read back as (u64 wraps, s8 sign...). */
+static lua_Integer as_stored(const struct bpfmap_leaf *l, lua_Integer v)
+{
+	unsigned char buf[8] = { 0 };
+	struct bpfmap_leaf at0 = *l;
+
+	at0.offset = 0;
+	store_field(buf, &at0, v);
+	return load_field(buf, &at0);
+}
+
+/* ---- phase 3: checks and preparation ---- */
+
+static int fail_target(struct attempt *a, struct target *t, int err, const char *fmt, ...)
+{
+	lua_State *L = a->L;
+	luaL_Buffer b;
+	va_list ap;
+
+	luaL_buffinit(L, &b);
+	push_write_name(L, t->w);
+	luaL_addvalue(&b);
+	lua_pushfstring(L, ": map '%s' (id %d) field '%s' (%s at offset %d): ", t->c->md->info.name,
+	                (int)t->c->md->info.id, FIELD(t->w), t->leaf.type_name, (int)t->leaf.offset);
+	luaL_addvalue(&b);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	luaL_addvalue(&b);
+	if (err != ERANGE && err != EPERM && err != ENOTSUP) {
+		luaL_addstring(&b, ": ");
+		luaL_addstring(&b, strerror(err));
+	}
+	luaL_addstring(&b, "; nothing written");
+	luaL_pushresult(&b);
+	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
+}
+
+static int rmw_buffer(struct attempt *a, struct target *t)
+{
+	lua_State *L = a->L;
+	struct mapdata *md = t->c->md;
+	__u32 key = 0;
+	int i;
+
+	for (i = 0; i < a->nrmw; i++)
+		if (a->rmw[i].md == md)
+			return i;
+	a->rmw[i].md = md;
+	a->rmw[i].orig = scratch(L, md->info.value_size);
+	lua_rawsetp(L, a->cands_idx, a->rmw[i].orig);
+	a->rmw[i].patched = scratch(L, md->info.value_size);
+	lua_rawsetp(L, a->cands_idx, a->rmw[i].patched);
+	if (bpf_map_lookup_elem(md->fd, &key, a->rmw[i].orig))
+		return -errno;
+	memcpy(a->rmw[i].patched, a->rmw[i].orig, md->info.value_size);
+	a->nrmw++;
+	return i;
+}
+
+static int prepare_target(struct attempt *a, struct target *t)
+{
+	struct mapdata *md = t->c->md;
+	lua_Integer lo, hi, v = t->w->value;
+	int rc, frozen;
+	long long memlock;
+
+	leaf_range(&t->leaf, &lo, &hi);
+	if (v < lo || v > hi)
+		return fail_target(a, t, ERANGE, "value %I out of range %I..%I", v, lo, hi);
+	if (md->info.map_flags & BPF_F_RDONLY)
+		return fail_target(a, t, EPERM, "the map is read-only from user space (BPF_F_RDONLY)");
+	rc = bpfmap_mapdata_mmap(md);
+	if (rc == 0) {
+		t->via_mmap = true;
+		t->atomic = aligned(&t->leaf);
+		if (!t->atomic && a->o.atomic)
+			return fail_target(a, t, ENOTSUP,
+			                   "the field is not naturally aligned, so no single store can "
+			                   "write it, and opts.atomic is set");
+		return 0;
+	}
+	/* a writable mapping of a frozen map is refused with EPERM */
+	bpfmap_read_fdinfo(md->fd, &frozen, &memlock);
+	if (rc == -EPERM || frozen == 1)
+		return fail_target(a, t, EPERM, "the map is frozen (read-only from user space)");
+	if (a->o.atomic)
+		return fail_target(a, t, ENOTSUP,
+		                   "the map is not mmapable, a read-modify-write of its value could "
+		                   "race with the program, and opts.atomic is set");
+	t->via_mmap = false;
+	t->atomic = false;
+	t->rmw = rmw_buffer(a, t);
+	if (t->rmw < 0)
+		return fail_target(a, t, -t->rmw, "read of key 0 failed");
+	return 0;
+}
+
+/* ---- phase 4: stores ---- */
+
+static void rollback(struct attempt *a, int upto)
+{
+	__u32 key = 0;
+	int i;
+
+	for (i = upto - 1; i >= 0; i--)
+		if (a->t[i].via_mmap)
+			store_field(a->t[i].c->md->mem, &a->t[i].leaf, a->t[i].before);
+	for (i = 0; i < a->nrmw; i++)
+		if (a->rmw[i].updated)
+			bpf_map_update_elem(a->rmw[i].md->fd, &key, a->rmw[i].orig, BPF_EXIST);
+}
+
+static int store_all(struct attempt *a)
+{
+	lua_State *L = a->L;
+	__u32 key = 0;
+	int i;
+
+	for (i = 0; i < a->nw; i++) {
+		struct target *t = &a->t[i];
+
+		if (t->via_mmap) {
+			t->before = load_field(t->c->md->mem, &t->leaf);
+			store_field(t->c->md->mem, &t->leaf, t->w->value);
+		} else {
+			t->before = load_field(a->rmw[t->rmw].orig, &t->leaf);
+			store_field(a->rmw[t->rmw].patched, &t->leaf, t->w->value);
+		}
+	}
+	for (i = 0; i < a->nrmw; i++) {
+		struct rmw_buf *r = &a->rmw[i];
+
+		if (bpf_map_update_elem(r->md->fd, &key, r->patched, BPF_EXIST)) {
+			int err = errno;
+
+			rollback(a, a->nw);
+			return bpfmap_fail(L, err, "apply: update of map '%s' (id %d) failed, every "
+			                   "store of this batch rolled back", r->md->info.name,
+			                   (int)r->md->info.id);
+		}
+		r->updated = true;
+	}
+	return 0;
+}
+
+static void push_report(struct attempt *a)
+{
+	lua_State *L = a->L;
+	int i;
+
+	lua_createtable(L, a->nw, 0);
+	for (i = 0; i < a->nw; i++) {
+		struct target *t = &a->t[i];
+
+		lua_createtable(L, 0, 11);
+		lua_pushstring(L, t->c->md->info.name);
+		lua_setfield(L, -2, "map");
+		lua_pushinteger(L, t->c->md->info.id);
+		lua_setfield(L, -2, "map_id");
+		lua_pushstring(L, FIELD(t->w));
+		lua_setfield(L, -2, "field");
+		lua_pushinteger(L, t->leaf.offset);
+		lua_setfield(L, -2, "offset");
+		lua_pushinteger(L, t->leaf.size);
+		lua_setfield(L, -2, "size");
+		lua_pushstring(L, t->leaf.type_name);
+		lua_setfield(L, -2, "type");
+		lua_pushboolean(L, t->leaf.is_signed);
+		lua_setfield(L, -2, "signed");
+		lua_pushinteger(L, t->before);
+		lua_setfield(L, -2, "before");
+		lua_pushinteger(L, as_stored(&t->leaf, t->w->value));
+		lua_setfield(L, -2, "after");
+		lua_pushstring(L, t->via_mmap ? "mmap" : "rmw");
+		lua_setfield(L, -2, "method");
+		lua_pushboolean(L, t->atomic);
+		lua_setfield(L, -2, "atomic");
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+static void close_owned(struct attempt *a)
+{
+	int i;
+
+	for (i = 0; i < a->ncand; i++)
+		if (a->cand[i].owned)
+			bpfmap_mapdata_release(a->cand[i].md);
+}
+
+/*
+ * core.apply_once(writes, opts): one attempt at the whole batch.  Returns
+ * the report, or nil, message, errno with nothing written.  Raises for
+ * malformed writes or opts, before any syscall.
+ */
+static int apply_once(lua_State *L)
+{
+	struct attempt a;
+	lua_Integer i, n;
+	int rc = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.L = L;
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 2);
+	read_opts(L, 2, &a.o);
+	n = (lua_Integer)lua_rawlen(L, 1);
+	if (n > INT_MAX / 2)
+		return luaL_argerror(L, 1, "too many writes");
+	a.nw = (int)n;
+	a.w = scratch(L, (size_t)n * sizeof(*a.w));
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		a.w[i - 1] = luaL_testudata(L, -1, BPFMAP_MAPWRITE);
+		if (!a.w[i - 1])
+			bpfmap_arg_error(L, 1, "writes[%d] must be a BpfMapWrite, got %s", (int)i,
+			                 luaL_typename(L, -1));
+		lua_pop(L, 1);
+	}
+	if (n == 0) {
+		lua_newtable(L);
+		return 1;
+	}
+	a.t = scratch(L, (size_t)n * sizeof(*a.t));
+	a.rmw = scratch(L, (size_t)n * sizeof(*a.rmw));
+	lua_newtable(L);
+	a.cands_idx = lua_gettop(L);
+
+	bpfmap_log_clear();
+	rc = collect_candidates(&a);
+	for (i = 0; !rc && i < n; i++)
+		rc = resolve_write(&a, (int)i);
+	for (i = 0; !rc && i < n; i++)
+		rc = prepare_target(&a, &a.t[i]);
+	if (!rc)
+		rc = store_all(&a);
+	if (!rc) {
+		push_report(&a);
+		rc = 1;
+	}
+	close_owned(&a);
+	return rc;  /* the top rc values; the working state below them is dropped */
+}
+
+static const luaL_Reg mw_methods[] = {
+	{ "map_name_suffix", mw_suffix },
+	{ "field", mw_field },
+	{ "value", mw_value },
+	{ NULL, NULL },
+};
+
+static const luaL_Reg mw_meta[] = {
+	{ "__tostring", mw_tostring },
+	{ "__eq", mw_eq },
+	{ "__index", NULL },
+	{ NULL, NULL },
+};
+
+int bpfmap_mapwrite_open(lua_State *L)
+{
+	luaL_newmetatable(L, BPFMAP_MAPWRITE);
+	luaL_setfuncs(L, mw_meta, 0);
+	luaL_newlib(L, mw_methods);
+	lua_setfield(L, -2, "__index");
+	lua_createtable(L, 0, 2);
+	lua_pushcfunction(L, mw_new);
+	lua_setfield(L, -2, "new");
+	lua_getfield(L, -2, "__index");
+	lua_setfield(L, -2, "methods");
+	lua_setfield(L, -3, "BpfMapWrite");
+	lua_pop(L, 1);
+	lua_pushcfunction(L, apply_once);
+	lua_setfield(L, -2, "apply_once");
+	return 0;
+}

@@ -1,0 +1,189 @@
+-- Test helper: load a BPF object with bpftool into a private bpffs, and read
+-- or write map values with bpftool.
+--
+-- This is the independent witness for bpfmap's tests, so it must never use
+-- bpfmap: everything goes through the bpftool CLI and its JSON output.
+
+-- Sibling module, found relative to however this one was required
+-- ("spec.helpers.bpfobj" -> "spec.helpers.bpffs").
+local bpffs = require(((...) or "bpfobj"):gsub("bpfobj$", "bpffs"))
+local json = require "dkjson"
+
+local sh, quote = bpffs.sh, bpffs.quote
+
+local M = {}
+
+local function decode(text, what)
+  local obj, _, err = json.decode(text)
+  if err or obj == nil then
+    error(string.format("cannot decode JSON from %s: %s\n%s",
+      what, tostring(err), text), 3)
+  end
+  return obj
+end
+
+local function ls(dir)
+  local names = {}
+  for name in sh("ls -1 " .. quote(dir)):gmatch("[^\n]+") do
+    names[#names + 1] = name
+  end
+  return names
+end
+
+local function sleep(seconds)
+  os.execute("sleep " .. seconds)
+end
+
+-- Decoded `bpftool map show id N -j`.
+function M.map_show(id)
+  return decode(sh("bpftool map show id " .. math.tointeger(id) .. " -j"),
+    "map show id " .. id)
+end
+
+-- Set of all map ids currently in the kernel (every owner, not just ours).
+function M.map_ids()
+  local ids = {}
+  for _, m in ipairs(decode(sh("bpftool map show -j"), "map show")) do
+    ids[m.id] = true
+  end
+  return ids
+end
+
+-- Raw value bytes of key 0 (a u32, as in every data-section array map) of
+-- map `id`, as a Lua binary string.
+--
+-- Only the raw "value" byte array is used, pulled out textually before any
+-- JSON decoding: bpftool 7.1 writes invalid JSON in the "formatted" part for
+-- some BTF (a float global prints `(unsupported-kind` and truncates the
+-- rest), and anonymous members all appear under the key "", so "formatted"
+-- is neither parseable nor trustworthy for our fixtures.
+function M.map_bytes(id)
+  id = math.tointeger(id)
+  local out = sh("bpftool map lookup id " .. id .. " key 0 0 0 0 -j")
+  local arr = out:match('"value"%s*:%s*(%b[])')
+  if not arr then
+    error("no raw value array in bpftool output for map " .. id .. ":\n" .. out, 2)
+  end
+  local bytes = {}
+  for hex in arr:gmatch('"0x(%x%x)"') do
+    bytes[#bytes + 1] = string.char(tonumber(hex, 16))
+  end
+  local s = table.concat(bytes)
+  local want = M.map_show(id).bytes_value
+  if #s ~= want then
+    error(string.format("map %d: got %d value bytes, map has %d", id, #s, want), 2)
+  end
+  return s
+end
+
+-- Overwrite key 0 of map `id` with the binary string `bytes` (must be the
+-- full value size). Lets tests plant known data for bpfmap to read back.
+-- Fails for frozen maps such as .rodata, which is itself worth testing.
+function M.map_update(id, bytes)
+  id = math.tointeger(id)
+  local hex = {}
+  for i = 1, #bytes do
+    hex[i] = string.format("%02x", bytes:byte(i))
+  end
+  sh("bpftool map update id " .. id .. " key 0 0 0 0 value hex "
+    .. table.concat(hex, " "))
+end
+
+-- Decoded `bpftool map dump id N -j`, or nil plus the error when bpftool's
+-- BTF-formatted output is not valid JSON (see map_bytes).
+function M.map_dump(id)
+  local out = sh("bpftool map dump id " .. math.tointeger(id) .. " -j")
+  local obj, _, err = json.decode(out)
+  if err or obj == nil then return nil, err or "empty output" end
+  return obj
+end
+
+local Obj = {}
+Obj.__index = Obj
+
+-- The map whose kernel name ends with `suffix` ("bss", ".data", ...).
+-- Exactly one must match, so tests never silently pick the wrong map.
+function Obj:map(suffix)
+  local found = {}
+  for name, m in pairs(self.maps) do
+    if name:sub(-#suffix) == suffix then found[#found + 1] = m end
+  end
+  if #found ~= 1 then
+    local names = {}
+    for name in pairs(self.maps) do names[#names + 1] = name end
+    table.sort(names)
+    error(string.format("%d maps end with %q in %s (maps: %s)", #found,
+      suffix, self.path, table.concat(names, ", ")), 2)
+  end
+  return found[1]
+end
+
+-- Remove the pins and the bpffs, then wait until the kernel has really freed
+-- the maps (freeing is deferred, typically a few hundred ms) so the next test
+-- does not see them. Idempotent.
+function Obj:unload()
+  if self.unloaded then return end
+  self.unloaded = true
+  self.fs:cleanup()
+  -- 40 polls 50 ms apart: ~2 s plus bpftool run time. A poll count rather
+  -- than os.time(), which only has 1 s resolution.
+  local left
+  for _ = 1, 40 do
+    local live = M.map_ids()
+    left = {}
+    for _, m in pairs(self.maps) do
+      if live[m.id] then left[#left + 1] = m.name .. "#" .. m.id end
+    end
+    if #left == 0 then return end
+    sleep(0.05)
+  end
+  error("maps still present after unload: " .. table.concat(left, ", "), 2)
+end
+
+Obj.__close = Obj.unload
+
+-- Load every program of `objpath` and pin programs and maps in a fresh
+-- private bpffs. Each call is an independent instance, so loading the same
+-- object twice yields two sets of maps with identical kernel names.
+--
+-- opts.type: program type passed to bpftool when the section name does not
+-- imply one (e.g. "tracepoint").
+function M.load(objpath, opts)
+  opts = opts or {}
+  local fs = bpffs.mount()
+  local self = setmetatable({
+    path = objpath, fs = fs, dir = fs.dir, maps = {}, progs = {},
+  }, Obj)
+  local ok, err = pcall(function()
+    local cmd = "bpftool prog loadall " .. quote(objpath) .. " "
+      .. quote(fs.dir .. "/progs")
+    if opts.type then cmd = cmd .. " type " .. quote(opts.type) end
+    sh(cmd .. " pinmaps " .. quote(fs.dir .. "/maps"))
+
+    -- Pin file names are sanitised ('.' -> '_'), so the kernel's own map
+    -- name is read back from each pin rather than guessed.
+    for _, pinname in ipairs(ls(fs.dir .. "/maps")) do
+      local pin = fs.dir .. "/maps/" .. pinname
+      local info = decode(sh("bpftool map show pinned " .. quote(pin) .. " -j"),
+        "map show pinned " .. pin)
+      if self.maps[info.name] then
+        -- Kernel names are cut to 15 chars, so distinct sections can clash.
+        error("two maps named " .. info.name .. " in " .. objpath)
+      end
+      self.maps[info.name] = { id = info.id, name = info.name, pin = pin }
+    end
+    for _, pinname in ipairs(ls(fs.dir .. "/progs")) do
+      local pin = fs.dir .. "/progs/" .. pinname
+      local info = decode(sh("bpftool prog show pinned " .. quote(pin) .. " -j"),
+        "prog show pinned " .. pin)
+      self.progs[#self.progs + 1] = { id = info.id, name = info.name, pin = pin }
+    end
+  end)
+  if not ok then
+    fs:cleanup()
+    error(err, 2)
+  end
+  return self
+end
+
+return M
