@@ -6,6 +6,7 @@
  *   mapdata.c  MapData: a descriptor of one BPF map, its mmap and BTF
  *   mapinfo.c  MapInfo: a snapshot of bpf_map_info plus fdinfo facts
  *   discover.c walking the kernel's loaded maps and programs
+ *   btf.c      Btf: a handle to a kernel BTF object (for MapData.create)
  *   btf_cache.c BTF loaded from the kernel and paths resolved in it
  *   mapwrite.c BpfMapWrite: validated descriptors, resolution, stores
  *   names.c, btf_path.c: pure C (no Lua) validation and BTF resolution
@@ -54,6 +55,8 @@ struct mapdata {
 	void *mem;                 /* shared read-write mapping, or NULL */
 	size_t mem_len;
 	int mem_err;               /* errno of a failed mmap, so we try once */
+	bool read_only;            /* opened O_RDONLY (BPF_F_RDONLY is a property
+	                            * of the descriptor, not of the map) */
 };
 
 int bpfmap_mapdata_open(lua_State *L);
@@ -104,6 +107,9 @@ struct bpfmap_leaf;
 int bpfmap_btf_leaf(lua_State *L, __u32 btf_id, __u32 value_type_id, const char *path,
                     struct bpfmap_leaf *leaf, char *err, size_t errlen);
 int bpfmap_btf_cache_open(lua_State *L);   /* sets clear_cache on the table at -1 */
+
+/* ---- btf.c ---- */
+int bpfmap_btf_open(lua_State *L);         /* sets Btf on the table at -1 */
 
 /* ---- mapwrite.c ---- */
 /* Sets BpfMapWrite and apply_once on the table at -1. */

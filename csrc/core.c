@@ -70,6 +70,7 @@ int luaopen_bpfmap_core(lua_State *L)
 	bpfmap_discover_open(L);
 	bpfmap_log_open(L);
 	bpfmap_btf_cache_open(L);
+	bpfmap_btf_open(L);
 	lua_pushcfunction(L, monotonic);
 	lua_setfield(L, -2, "monotonic");
 	lua_pushcfunction(L, sleep_for);

@@ -114,6 +114,14 @@ int bpfmap_adopt_mapdata(lua_State *L, struct mapdata *md, const char *what)
 	}
 	if (!err)
 		err = read_info(md->fd, &md->info);
+	if (!err) {
+		int fl = fcntl(md->fd, F_GETFL);
+
+		if (fl < 0)
+			err = -errno;
+		else
+			md->read_only = (fl & O_ACCMODE) == O_RDONLY;
+	}
 	if (err) {
 		bpfmap_mapdata_release(md);
 		lua_pop(L, 1);

@@ -644,9 +644,10 @@ static int resolve_write(struct attempt *a, int wi)
 			describe_narrowing(a, &b);
 			errnum = ENOENT;
 		} else {
-			luaL_addstring(&b, ": no map");
+			lua_pushfstring(L, ": no map named '*%s'", SUFFIX(w));
+			luaL_addvalue(&b);
 			describe_narrowing(a, &b);
-			lua_pushfstring(L, " named '*%s' has field '%s'", SUFFIX(w), FIELD(w));
+			lua_pushfstring(L, " has field '%s'", FIELD(w));
 			luaL_addvalue(&b);
 		}
 		if (*reasons) {
@@ -820,8 +821,10 @@ static int prepare_target(struct attempt *a, struct target *t)
 	leaf_range(&t->leaf, &lo, &hi);
 	if (v < lo || v > hi)
 		return fail_target(a, t, ERANGE, "value %I out of range %I..%I", v, lo, hi);
-	if (md->info.map_flags & BPF_F_RDONLY)
-		return fail_target(a, t, EPERM, "the map is read-only from user space (BPF_F_RDONLY)");
+	/* The kernel keeps BPF_F_RDONLY on the descriptor, not in the map's
+	 * flags: a descriptor opened read-only is what refuses writes. */
+	if (md->read_only || (md->info.map_flags & BPF_F_RDONLY))
+		return fail_target(a, t, EPERM, "the map's descriptor is read-only (BPF_F_RDONLY)");
 	rc = bpfmap_mapdata_mmap(md);
 	if (rc == 0) {
 		t->via_mmap = true;

@@ -18,6 +18,7 @@ local M = {
   _VERSION = "bpfmap scm",
   MapData = core.MapData,
   BpfMapWrite = core.BpfMapWrite,
+  Btf = core.Btf,
   errno = core.errno,
   loaded_maps = core.loaded_maps,
   list_maps = core.list_maps,

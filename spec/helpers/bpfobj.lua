@@ -98,6 +98,26 @@ function M.map_dump(id)
   return obj
 end
 
+-- Offsets of the variables of DATASEC `secname` in BTF object `btf_id`, as
+-- bpftool reads them: { name = offset }. The witness for where a global
+-- lives, independent of bpfmap's resolver.
+function M.var_offsets(btf_id, secname)
+  local dump = decode(sh("bpftool btf dump id " .. math.tointeger(btf_id) .. " -j"),
+    "btf dump id " .. btf_id)
+  local by_id = {}
+  for _, t in ipairs(dump.types) do by_id[t.id] = t end
+  for _, t in ipairs(dump.types) do
+    if t.kind == "DATASEC" and t.name == secname then
+      local offsets = {}
+      for _, v in ipairs(t.vars) do
+        offsets[by_id[v.type_id].name] = v.offset
+      end
+      return offsets
+    end
+  end
+  error("no DATASEC " .. secname .. " in BTF id " .. btf_id, 2)
+end
+
 local Obj = {}
 Obj.__index = Obj
 
