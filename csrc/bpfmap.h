@@ -20,6 +20,8 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "btf_path.h"
+
 #define BPFMAP_MAPDATA "bpfmap.MapData"
 #define BPFMAP_MAPINFO "bpfmap.MapInfo"
 #define BPFMAP_MAPWRITE "bpfmap.BpfMapWrite"
@@ -43,6 +45,14 @@ lua_Integer bpfmap_check_range(lua_State *L, int arg, const char *what,
 /* A field of a table argument: nil (absent) or an integer in [lo, hi]. */
 bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
                           lua_Integer lo, lua_Integer hi, lua_Integer *out);
+/*
+ * Register the metatable on top of the stack under a light-userdata key as
+ * well, and test a value against it: a pointer-keyed registry lookup is much
+ * cheaper than luaL_testudata's by-name one, which matters on warm paths.
+ */
+void bpfmap_register_type(lua_State *L, const void *key);
+void *bpfmap_test_type(lua_State *L, int idx, const void *key);
+extern const char bpfmap_mapdata_key, bpfmap_mapwrite_key;
 /* Raise "bad argument #arg (<what>: <msg>)" */
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...);
 /* A string argument free of embedded NULs, named in errors as `what`. */
@@ -96,16 +106,25 @@ const char *bpfmap_map_type_name(__u32 type);
 int bpfmap_discover_open(lua_State *L);
 
 /* ---- btf_cache.c ---- */
-struct bpfmap_leaf;
+/* A one-entry cache of a resolution, kept by its user (a BpfMapWrite). */
+struct bpfmap_leaf_memo {
+	__u32 btf_id;        /* 0: empty */
+	__u32 gen;           /* the cache slot's generation it was made in */
+	__u32 value_type_id;
+	struct bpfmap_leaf leaf;
+};
+
 /*
  * The leaf that path names in the value type of a map with BTF btf_id,
  * from a per-Lua-state cache.  A miss loads the BTF from the kernel and
  * holds a descriptor of it, so the id cannot be freed and given to another
  * program's BTF while the cache still answers for it.  0 or a negative
- * errno with a message in err.
+ * errno with a message in err.  memo (may be NULL) answers first when the
+ * slot it was made in still holds that BTF, and is refreshed on success.
  */
 int bpfmap_btf_leaf(lua_State *L, __u32 btf_id, __u32 value_type_id, const char *path,
-                    struct bpfmap_leaf *leaf, char *err, size_t errlen);
+                    struct bpfmap_leaf_memo *memo, struct bpfmap_leaf *leaf,
+                    char *err, size_t errlen);
 int bpfmap_btf_cache_open(lua_State *L);   /* sets clear_cache on the table at -1 */
 
 /* ---- btf.c ---- */

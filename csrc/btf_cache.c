@@ -7,7 +7,6 @@
  * go); an evicted slot drops its descriptor and the resolutions made in it.
  */
 #include "bpfmap.h"
-#include "btf_path.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -110,7 +109,8 @@ static struct btf_slot *load_slot(lua_State *L, struct btf_cache *c, __u32 btf_i
 }
 
 int bpfmap_btf_leaf(lua_State *L, __u32 btf_id, __u32 value_type_id, const char *path,
-                    struct bpfmap_leaf *leaf, char *err, size_t errlen)
+                    struct bpfmap_leaf_memo *memo, struct bpfmap_leaf *leaf,
+                    char *err, size_t errlen)
 {
 	struct btf_cache *c = push_cache(L);
 	struct btf_slot *s = NULL;
@@ -121,6 +121,12 @@ int bpfmap_btf_leaf(lua_State *L, __u32 btf_id, __u32 value_type_id, const char 
 	for (i = 0; i < CACHE_SLOTS && !s; i++)
 		if (c->slot[i].btf_id == btf_id && btf_id)
 			s = &c->slot[i];
+	if (s && memo && memo->btf_id == btf_id && memo->gen == s->gen &&
+	    memo->value_type_id == value_type_id) {
+		*leaf = memo->leaf;
+		lua_pop(L, 1);
+		return 0;
+	}
 	if (!s) {
 		s = load_slot(L, c, btf_id, &rc);
 		if (!s) {
@@ -139,18 +145,24 @@ int bpfmap_btf_leaf(lua_State *L, __u32 btf_id, __u32 value_type_id, const char 
 	if (lua_rawget(L, -3) == LUA_TSTRING && lua_rawlen(L, -1) == sizeof(*leaf)) {
 		memcpy(leaf, lua_tostring(L, -1), sizeof(*leaf));
 		lua_pop(L, 4);
-		return 0;
-	}
-	lua_pop(L, 1);
-	rc = bpfmap_btf_resolve(s->btf, value_type_id, path, leaf, err, errlen);
-	if (rc == 0) {
+	} else {
+		lua_pop(L, 1);
+		rc = bpfmap_btf_resolve(s->btf, value_type_id, path, leaf, err, errlen);
+		if (rc) {
+			lua_pop(L, 3);
+			return rc;
+		}
 		lua_pushlstring(L, (const char *)leaf, sizeof(*leaf));
 		lua_rawset(L, -3);
 		lua_pop(L, 2);
-	} else {
-		lua_pop(L, 3);
 	}
-	return rc;
+	if (memo) {
+		memo->btf_id = btf_id;
+		memo->gen = s->gen;
+		memo->value_type_id = value_type_id;
+		memo->leaf = *leaf;
+	}
+	return 0;
 }
 
 /* bpfmap.clear_cache(): drop every cached BTF and resolution */

@@ -109,3 +109,22 @@ const char *bpfmap_check_path_arg(lua_State *L, int arg, const char *what)
 		luaL_argerror(L, arg, msg);
 	return s;
 }
+
+void bpfmap_register_type(lua_State *L, const void *key)
+{
+	lua_pushvalue(L, -1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+void *bpfmap_test_type(lua_State *L, int idx, const void *key)
+{
+	void *p = lua_touserdata(L, idx);
+	int same;
+
+	if (!p || !lua_getmetatable(L, idx))
+		return NULL;
+	lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+	same = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return same ? p : NULL;
+}

@@ -37,9 +37,11 @@ static struct mapdata *to_mapdata(lua_State *L)
 	return md;
 }
 
+const char bpfmap_mapdata_key = 'm';
+
 struct mapdata *bpfmap_test_mapdata(lua_State *L, int idx)
 {
-	return luaL_testudata(L, idx, BPFMAP_MAPDATA);
+	return bpfmap_test_type(L, idx, &bpfmap_mapdata_key);
 }
 
 struct mapdata *bpfmap_check_mapdata(lua_State *L, int idx)
@@ -502,6 +504,7 @@ static const luaL_Reg md_ctors[] = {
 int bpfmap_mapdata_open(lua_State *L)
 {
 	luaL_newmetatable(L, BPFMAP_MAPDATA);
+	bpfmap_register_type(L, &bpfmap_mapdata_key);
 	luaL_setfuncs(L, md_meta, 0);
 	luaL_newlib(L, md_methods);
 	lua_setfield(L, -2, "__index");

@@ -34,6 +34,7 @@
 #include <bpf/bpf.h>
 
 struct mapwrite {
+	struct bpfmap_leaf_memo memo;  /* last resolution: a cache, not state */
 	lua_Integer value;
 	size_t suffix_len;
 	size_t field_len;
@@ -44,6 +45,7 @@ struct mapwrite {
 #define FIELD(w) ((w)->text + (w)->suffix_len + 1)
 
 static const char intern_key = 'i';
+const char bpfmap_mapwrite_key = 'w';
 
 /* ---- construction ---- */
 
@@ -103,6 +105,7 @@ static int mw_new(lua_State *L)
 		return 1;
 	lua_pop(L, 1);
 	w = lua_newuserdatauv(L, sizeof(*w) + slen + flen + 2, 0);
+	memset(&w->memo, 0, sizeof(w->memo));
 	w->value = value;
 	w->suffix_len = slen;
 	w->field_len = flen;
@@ -169,10 +172,13 @@ struct apply_opts {
 	lua_Integer prog_id; /* when has_prog and !prog_name */
 	const char *prog_name;
 	bool atomic;
+	bool report;         /* false: return true instead of the report */
 };
 
+enum opt { OPT_MAP, OPT_MAPS, OPT_PROG, OPT_ATOMIC, OPT_TIMEOUT, OPT_INTERVAL, OPT_REPORT };
+
 static const char *const opt_names[] = {
-	"map", "maps", "prog", "atomic", "timeout", "interval", NULL,
+	"map", "maps", "prog", "atomic", "timeout", "interval", "report", NULL,
 };
 
 static void check_map_ref(lua_State *L, int opts, int idx, const char *what)
@@ -195,103 +201,121 @@ static void check_map_ref(lua_State *L, int opts, int idx, const char *what)
 		                 lua_tostring(L, idx));
 }
 
-static void check_seconds(lua_State *L, int opts, const char *key, bool zero_ok)
+static void check_seconds(lua_State *L, int opts, int idx, const char *key, bool zero_ok)
 {
-	int t = lua_getfield(L, opts, key);
-	lua_Number s;
+	lua_Number sec;
 
-	if (t != LUA_TNIL) {
-		if (t != LUA_TNUMBER)
-			bpfmap_arg_error(L, opts, "%s must be a number of seconds, got %s", key,
-			                 luaL_typename(L, -1));
-		s = lua_tonumber(L, -1);
-		if (!(s >= 0) || (!zero_ok && s == 0) || s > 1e9)
-			bpfmap_arg_error(L, opts, "%s must be %s 1e9 seconds, got %s", key,
-			                 zero_ok ? "in 0 .." : "above 0 and at most", lua_tostring(L, -1));
-	}
-	lua_pop(L, 1);
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		bpfmap_arg_error(L, opts, "%s must be a number of seconds, got %s", key,
+		                 luaL_typename(L, idx));
+	sec = lua_tonumber(L, idx);
+	if (!(sec >= 0) || (!zero_ok && sec == 0) || sec > 1e9)
+		bpfmap_arg_error(L, opts, "%s must be %s 1e9 seconds, got %s", key,
+		                 zero_ok ? "in 0 .." : "above 0 and at most", lua_tostring(L, idx));
 }
 
-/* Raise for any mistake in opts; leaves opts.map / opts.maps on the stack. */
+static void check_prog(lua_State *L, int opts, int idx, struct apply_opts *o)
+{
+	size_t len;
+	char msg[128];
+	int isint;
+
+	switch (lua_type(L, idx)) {
+	case LUA_TSTRING:
+		o->prog_name = lua_tolstring(L, idx, &len);
+		if (len == 0 || bpfmap_check_map_name("prog", o->prog_name, len, msg, sizeof(msg)))
+			bpfmap_arg_error(L, opts, "prog must be a program name of 1..15 letters, digits, '_' or '.'");
+		break;
+	case LUA_TNUMBER:
+		o->prog_id = lua_tointegerx(L, idx, &isint);
+		if (!isint || o->prog_id < 1 || o->prog_id > UINT32_MAX)
+			bpfmap_arg_error(L, opts, "prog must be a program id in 1..4294967295 or a name, got %s",
+			                 lua_tostring(L, idx));
+		break;
+	default:
+		bpfmap_arg_error(L, opts, "prog must be a program id or name, got %s", luaL_typename(L, idx));
+	}
+	o->has_prog = true;
+}
+
+static void check_maps(lua_State *L, int opts, int idx)
+{
+	lua_Integer i, n;
+
+	if (lua_type(L, idx) != LUA_TTABLE)
+		bpfmap_arg_error(L, opts, "maps must be a list of MapData or map ids, got %s",
+		                 luaL_typename(L, idx));
+	n = (lua_Integer)lua_rawlen(L, idx);
+	if (n == 0)
+		bpfmap_arg_error(L, opts, "maps must not be empty");
+	for (i = 1; i <= n; i++) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "maps[%d]", (int)i);
+		lua_rawgeti(L, idx, i);
+		check_map_ref(L, opts, lua_gettop(L), what);
+		lua_pop(L, 1);
+	}
+}
+
+/*
+ * Raise for any mistake in opts.  One pass over the table, so the options a
+ * caller did not give cost nothing: this runs on every warm apply.  The
+ * values stay reachable through opts, which the caller's stack holds, so
+ * o->map_arg / o->maps_arg are indices of copies pushed here.
+ */
 static void read_opts(lua_State *L, int opts, struct apply_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	o->report = true;
 	if (lua_isnoneornil(L, opts))
 		return;
 	luaL_checktype(L, opts, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, opts)) {
-		int i, known = 0;
+		int v = lua_gettop(L), k = v - 1, which = -1, i;
 
-		lua_pop(L, 1);
-		if (lua_type(L, -1) == LUA_TSTRING)
-			for (i = 0; opt_names[i] && !known; i++)
-				known = !strcmp(opt_names[i], lua_tostring(L, -1));
-		if (!known)
-			bpfmap_arg_error(L, opts, "unknown option '%s'", luaL_tolstring(L, -1, NULL));
-	}
-	check_seconds(L, opts, "timeout", true);
-	check_seconds(L, opts, "interval", false);
-	if (lua_getfield(L, opts, "atomic") != LUA_TNIL && lua_type(L, -1) != LUA_TBOOLEAN)
-		bpfmap_arg_error(L, opts, "atomic must be a boolean, got %s", luaL_typename(L, -1));
-	o->atomic = lua_toboolean(L, -1);
-	lua_pop(L, 1);
-
-	switch (lua_getfield(L, opts, "prog")) {
-	case LUA_TNIL:
-		break;
-	case LUA_TSTRING: {
-		size_t len;
-		char msg[128];
-
-		o->prog_name = lua_tolstring(L, -1, &len);
-		if (len == 0 || bpfmap_check_map_name("prog", o->prog_name, len, msg, sizeof(msg)))
-			bpfmap_arg_error(L, opts, "prog must be a program name of 1..15 letters, digits, '_' or '.'");
-		o->has_prog = true;
-		break;
-	}
-	case LUA_TNUMBER: {
-		int isint;
-
-		o->prog_id = lua_tointegerx(L, -1, &isint);
-		if (!isint || o->prog_id < 1 || o->prog_id > UINT32_MAX)
-			bpfmap_arg_error(L, opts, "prog must be a program id in 1..4294967295 or a name, got %s",
-			                 lua_tostring(L, -1));
-		o->has_prog = true;
-		break;
-	}
-	default:
-		bpfmap_arg_error(L, opts, "prog must be a program id or name, got %s", luaL_typename(L, -1));
-	}
-	lua_pop(L, 1);  /* prog_name stays valid: opts keeps the string alive */
-
-	if (lua_getfield(L, opts, "map") != LUA_TNIL) {
-		check_map_ref(L, opts, -1, "map");
-		o->map_arg = lua_gettop(L);
-	} else
-		lua_pop(L, 1);
-	if (lua_getfield(L, opts, "maps") != LUA_TNIL) {
-		lua_Integer i, n;
-
-		if (o->map_arg)
-			bpfmap_arg_error(L, opts, "give map or maps, not both");
-		if (lua_type(L, -1) != LUA_TTABLE)
-			bpfmap_arg_error(L, opts, "maps must be a list of MapData or map ids, got %s",
-			                 luaL_typename(L, -1));
-		n = (lua_Integer)lua_rawlen(L, -1);
-		if (n == 0)
-			bpfmap_arg_error(L, opts, "maps must not be empty");
-		for (i = 1; i <= n; i++) {
-			char what[32];
-
-			snprintf(what, sizeof(what), "maps[%d]", (int)i);
-			lua_rawgeti(L, -1, i);
-			check_map_ref(L, opts, -1, what);
-			lua_pop(L, 1);
+		if (lua_type(L, k) == LUA_TSTRING)
+			for (i = 0; opt_names[i] && which < 0; i++)
+				if (!strcmp(opt_names[i], lua_tostring(L, k)))
+					which = i;
+		switch (which) {
+		case OPT_MAP:
+			check_map_ref(L, opts, v, "map");
+			lua_pushvalue(L, v);
+			lua_insert(L, k);     /* below the key, out of lua_next's way */
+			o->map_arg = k;
+			break;
+		case OPT_MAPS:
+			check_maps(L, opts, v);
+			lua_pushvalue(L, v);
+			lua_insert(L, k);
+			o->maps_arg = k;
+			break;
+		case OPT_PROG:
+			check_prog(L, opts, v, o);
+			break;
+		case OPT_ATOMIC:
+		case OPT_REPORT:
+			if (lua_type(L, v) != LUA_TBOOLEAN)
+				bpfmap_arg_error(L, opts, "%s must be a boolean, got %s", opt_names[which],
+				                 luaL_typename(L, v));
+			if (which == OPT_ATOMIC)
+				o->atomic = lua_toboolean(L, v);
+			else
+				o->report = lua_toboolean(L, v);
+			break;
+		case OPT_TIMEOUT:
+		case OPT_INTERVAL:
+			check_seconds(L, opts, v, opt_names[which], which == OPT_TIMEOUT);
+			break;
+		default:
+			bpfmap_arg_error(L, opts, "unknown option '%s'", luaL_tolstring(L, k, NULL));
 		}
-		o->maps_arg = lua_gettop(L);
-	} else
 		lua_pop(L, 1);
+	}
+	if (o->map_arg && o->maps_arg)
+		bpfmap_arg_error(L, opts, "give map or maps, not both");
 }
 
 /* ---- apply: state of one attempt ---- */
@@ -318,6 +342,8 @@ struct rmw_buf {
 	bool updated;
 };
 
+#define SMALL 8  /* batches and candidate lists up to this size use no heap */
+
 struct attempt {
 	lua_State *L;
 	struct apply_opts o;
@@ -325,13 +351,18 @@ struct attempt {
 	int nw;
 	struct cand *cand;
 	int ncand, cap;
-	int cands_idx;       /* stack index of a table keeping candidates alive */
+	int anchor_idx;      /* stack index of a table keeping what we open alive,
+	                      * made on first need: the warm path opens nothing */
 	__u32 *prog_maps;    /* opts.prog's map ids */
 	int nprog_maps;
 	int prog_found;
 	struct target *t;
 	struct rmw_buf *rmw;
 	int nrmw;
+	struct mapwrite *w_small[SMALL];
+	struct target t_small[SMALL];
+	struct rmw_buf rmw_small[SMALL];
+	struct cand cand_small[SMALL];
 };
 
 /* Scratch memory owned by the Lua stack, so a raise cannot leak it. */
@@ -341,6 +372,19 @@ static void *scratch(lua_State *L, size_t size)
 
 	memset(p, 0, size ? size : 1);
 	return p;
+}
+
+/* Anchor the value on top of the stack (popping it) for the attempt. */
+static void anchor(struct attempt *a)
+{
+	lua_State *L = a->L;
+
+	if (!a->anchor_idx) {
+		lua_newtable(L);
+		lua_insert(L, -2);
+		a->anchor_idx = lua_gettop(L) - 1;
+	}
+	lua_rawseti(L, a->anchor_idx, (lua_Integer)lua_rawlen(L, a->anchor_idx) + 1);
 }
 
 static bool name_ends_with(const char *name, const char *suffix, size_t slen)
@@ -379,13 +423,11 @@ static void add_cand(struct attempt *a, struct mapdata *md, bool owned)
 	if (a->ncand == a->cap) {
 		struct cand *grown;
 
-		a->cap = a->cap ? a->cap * 2 : 16;
+		a->cap *= 2;
 		grown = scratch(L, (size_t)a->cap * sizeof(*grown));
-		if (a->ncand)
-			memcpy(grown, a->cand, (size_t)a->ncand * sizeof(*grown));
+		memcpy(grown, a->cand, (size_t)a->ncand * sizeof(*grown));
 		a->cand = grown;
-		/* keep the new array alive in the candidates table */
-		lua_rawsetp(L, a->cands_idx, grown);
+		anchor(a);
 	}
 	a->cand[a->ncand].md = md;
 	a->cand[a->ncand].owned = owned;
@@ -404,7 +446,7 @@ static int keep_candidate(int fd, const struct bpf_map_info *info, void *ctx)
 	md = bpfmap_new_mapdata(a->L);
 	md->fd = fd;
 	md->info = *info;
-	lua_rawseti(a->L, a->cands_idx, (lua_Integer)lua_rawlen(a->L, a->cands_idx) + 1);
+	anchor(a);
 	add_cand(a, md, true);
 	return 0;
 }
@@ -419,8 +461,7 @@ static int explicit_candidate(struct attempt *a, int idx)
 	int n;
 
 	if (md) {
-		lua_pushvalue(L, idx);
-		lua_rawseti(L, a->cands_idx, (lua_Integer)lua_rawlen(L, a->cands_idx) + 1);
+		/* opts, on the caller's stack, keeps it alive */
 		add_cand(a, md, false);
 		return 0;
 	}
@@ -435,7 +476,7 @@ static int explicit_candidate(struct attempt *a, int idx)
 	n = bpfmap_adopt_mapdata(L, md, what);
 	if (n != 1)
 		return n;
-	lua_rawseti(L, a->cands_idx, (lua_Integer)lua_rawlen(L, a->cands_idx) + 1);
+	anchor(a);
 	add_cand(a, md, true);
 	return 0;
 }
@@ -497,7 +538,7 @@ static int collect_candidates(struct attempt *a)
 		}
 		a->prog_maps = (__u32 *)lua_tostring(L, -1);
 		a->nprog_maps = (int)(lua_rawlen(L, -1) / sizeof(__u32));
-		lua_rawsetp(L, a->cands_idx, a->prog_maps);  /* keeps the ids alive */
+		anchor(a);  /* keeps the ids alive */
 	}
 	if (a->o.map_arg)
 		return explicit_candidate(a, a->o.map_arg);
@@ -572,93 +613,113 @@ static int fail_ambiguous(struct attempt *a, struct mapwrite *w, struct cand **h
 	return bpfmap_fail_msg(L, ENOTUNIQ, lua_tostring(L, -1));
 }
 
-/* Phase 2 for one write. */
+/*
+ * Whether candidate c can take write w: 0 with the leaf, or a negative errno
+ * with the reason in err.  A name that does not match is -ENOENT with an
+ * empty reason unless the caller named the map itself.
+ */
+static int try_candidate(struct attempt *a, struct mapwrite *w, const struct cand *c,
+                         struct bpfmap_leaf *leaf, char *err, size_t errlen)
+{
+	const struct bpf_map_info *info = &c->md->info;
+	int rc;
+
+	err[0] = '\0';
+	if (!name_ends_with(info->name, SUFFIX(w), w->suffix_len)) {
+		if (a->o.map_arg || a->o.maps_arg)
+			snprintf(err, errlen, "name does not end in '%s'", SUFFIX(w));
+		return -ENOENT;
+	}
+	if (!in_prog_maps(a, info->id))
+		return -ENOENT;
+	if (info->type != BPF_MAP_TYPE_ARRAY || info->key_size != 4 || info->max_entries < 1) {
+		snprintf(err, errlen, "not an array map");
+		return -EINVAL;
+	}
+	if (!info->btf_id || !info->btf_value_type_id) {
+		snprintf(err, errlen, "the map has no BTF");
+		return -ENOENT;
+	}
+	rc = bpfmap_btf_leaf(a->L, info->btf_id, info->btf_value_type_id, FIELD(w), &w->memo,
+	                     leaf, err, errlen);
+	if (rc == 0 && (__u64)leaf->offset + leaf->size > info->value_size) {
+		snprintf(err, errlen, "BTF puts '%s' at %u..%u, past the %u-byte value", FIELD(w),
+		         leaf->offset, leaf->offset + leaf->size, info->value_size);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Phase 2 failed for w: say what was looked for and what each candidate had. */
+static int fail_unresolved(struct attempt *a, struct mapwrite *w)
+{
+	lua_State *L = a->L;
+	struct bpfmap_leaf leaf;
+	int i, errnum = ENOENT, named = 0, reasons = 0;
+	char err[320];
+	luaL_Buffer b;
+
+	luaL_buffinit(L, &b);
+	push_write_name(L, w);
+	luaL_addvalue(&b);
+	for (i = 0; i < a->ncand; i++)
+		if (name_ends_with(a->cand[i].md->info.name, SUFFIX(w), w->suffix_len) &&
+		    in_prog_maps(a, a->cand[i].md->info.id))
+			named++;
+	if (!named) {
+		lua_pushfstring(L, ": no loaded array map whose name ends in '%s'", SUFFIX(w));
+		luaL_addvalue(&b);
+		describe_narrowing(a, &b);
+	} else {
+		lua_pushfstring(L, ": no map named '*%s'", SUFFIX(w));
+		luaL_addvalue(&b);
+		describe_narrowing(a, &b);
+		lua_pushfstring(L, " has field '%s'", FIELD(w));
+		luaL_addvalue(&b);
+	}
+	for (i = 0; i < a->ncand; i++) {
+		int rc = try_candidate(a, w, &a->cand[i], &leaf, err, sizeof(err));
+
+		if (rc == 0 || !err[0])
+			continue;
+		/* a wrong-kind answer says more than a missing name */
+		if (named && (rc == -EINVAL || (rc != -ENOENT && errnum == ENOENT)))
+			errnum = -rc;
+		lua_pushfstring(L, "%s%s (id %d): %s", reasons++ ? "; " : " (",
+		                a->cand[i].md->info.name, (int)a->cand[i].md->info.id, err);
+		luaL_addvalue(&b);
+	}
+	if (reasons)
+		luaL_addchar(&b, ')');
+	luaL_pushresult(&b);
+	return bpfmap_fail_msg(L, errnum, lua_tostring(L, -1));
+}
+
+/* Phase 2 for one write: exactly one candidate must resolve it. */
 static int resolve_write(struct attempt *a, int wi)
 {
 	lua_State *L = a->L;
 	struct mapwrite *w = a->w[wi];
-	struct cand **hits = scratch(L, (size_t)(a->ncand + 1) * sizeof(*hits));
+	struct cand *hit_small[SMALL], **hits = hit_small;
 	struct bpfmap_leaf leaf, first_leaf = { 0 };
-	int i, nhits = 0, named = 0, errnum = ENOENT;
-	luaL_Buffer why;
+	int i, nhits = 0;
 	char err[320];
 
-	luaL_buffinit(L, &why);
+	if (a->ncand > SMALL)
+		hits = scratch(L, (size_t)a->ncand * sizeof(*hits));
 	for (i = 0; i < a->ncand; i++) {
-		const struct bpf_map_info *info = &a->cand[i].md->info;
-		int rc;
-
-		if (!name_ends_with(info->name, SUFFIX(w), w->suffix_len)) {
-			if (a->o.map_arg || a->o.maps_arg) {
-				lua_pushfstring(L, "; %s (id %d): name does not end in '%s'", info->name,
-				                (int)info->id, SUFFIX(w));
-				luaL_addvalue(&why);
-			}
+		if (try_candidate(a, w, &a->cand[i], &leaf, err, sizeof(err)))
 			continue;
-		}
-		if (!in_prog_maps(a, info->id))
-			continue;
-		named++;
-		if (info->type != BPF_MAP_TYPE_ARRAY || info->key_size != 4 || info->max_entries < 1) {
-			lua_pushfstring(L, "; %s (id %d): not an array map", info->name, (int)info->id);
-			luaL_addvalue(&why);
-			continue;
-		}
-		if (!info->btf_id || !info->btf_value_type_id) {
-			lua_pushfstring(L, "; %s (id %d): the map has no BTF", info->name, (int)info->id);
-			luaL_addvalue(&why);
-			continue;
-		}
-		rc = bpfmap_btf_leaf(L, info->btf_id, info->btf_value_type_id, FIELD(w), &leaf,
-		                     err, sizeof(err));
-		if (rc == 0 && (__u64)leaf.offset + leaf.size > info->value_size) {
-			snprintf(err, sizeof(err), "BTF puts '%s' at %u..%u, past the %u-byte value",
-			         FIELD(w), leaf.offset, leaf.offset + leaf.size, info->value_size);
-			rc = -EINVAL;
-		}
-		if (rc) {
-			/* a wrong-kind answer says more than a missing name */
-			if (rc == -EINVAL || (rc != -ENOENT && errnum == ENOENT))
-				errnum = -rc;
-			lua_pushfstring(L, "; %s (id %d): %s", info->name, (int)info->id, err);
-			luaL_addvalue(&why);
-			continue;
-		}
 		if (nhits == 0)
 			first_leaf = leaf;
 		hits[nhits++] = &a->cand[i];
 	}
-	luaL_pushresult(&why);
 	if (nhits > 1)
 		return fail_ambiguous(a, w, hits, nhits);
-	if (nhits == 0) {
-		const char *reasons = lua_tostring(L, -1);
-		luaL_Buffer b;
-
-		luaL_buffinit(L, &b);
-		push_write_name(L, w);
-		luaL_addvalue(&b);
-		if (!named) {
-			lua_pushfstring(L, ": no loaded array map whose name ends in '%s'", SUFFIX(w));
-			luaL_addvalue(&b);
-			describe_narrowing(a, &b);
-			errnum = ENOENT;
-		} else {
-			lua_pushfstring(L, ": no map named '*%s'", SUFFIX(w));
-			luaL_addvalue(&b);
-			describe_narrowing(a, &b);
-			lua_pushfstring(L, " has field '%s'", FIELD(w));
-			luaL_addvalue(&b);
-		}
-		if (*reasons) {
-			luaL_addstring(&b, " (");
-			luaL_addstring(&b, reasons + 2);
-			luaL_addchar(&b, ')');
-		}
-		luaL_pushresult(&b);
-		return bpfmap_fail_msg(L, errnum, lua_tostring(L, -1));
-	}
-	lua_pop(L, 2);
+	if (nhits == 0)
+		return fail_unresolved(a, w);
+	if (a->ncand > SMALL)
+		lua_pop(L, 1);
 	a->t[wi].w = w;
 	a->t[wi].c = hits[0];
 	a->t[wi].leaf = first_leaf;
@@ -801,9 +862,9 @@ static int rmw_buffer(struct attempt *a, struct target *t)
 			return i;
 	a->rmw[i].md = md;
 	a->rmw[i].orig = scratch(L, md->info.value_size);
-	lua_rawsetp(L, a->cands_idx, a->rmw[i].orig);
+	anchor(a);
 	a->rmw[i].patched = scratch(L, md->info.value_size);
-	lua_rawsetp(L, a->cands_idx, a->rmw[i].patched);
+	anchor(a);
 	if (bpf_map_lookup_elem(md->fd, &key, a->rmw[i].orig))
 		return -errno;
 	memcpy(a->rmw[i].patched, a->rmw[i].orig, md->info.value_size);
@@ -899,6 +960,23 @@ static int store_all(struct attempt *a)
 	return 0;
 }
 
+/* The report's keys, in the order of apply_once's upvalues: pushing an
+ * upvalue and rawset is cheaper than lua_setfield's string lookup, and this
+ * runs on every warm apply. */
+enum report_key { RK_MAP = 1, RK_MAP_ID, RK_FIELD, RK_OFFSET, RK_SIZE, RK_TYPE, RK_SIGNED,
+                  RK_BEFORE, RK_AFTER, RK_METHOD, RK_ATOMIC, RK_MMAP, RK_RMW, RK_COUNT };
+static const char *const report_keys[] = {
+	NULL, "map", "map_id", "field", "offset", "size", "type", "signed", "before", "after",
+	"method", "atomic", "mmap", "rmw",
+};
+
+static void set_key(lua_State *L, enum report_key k)
+{
+	lua_pushvalue(L, lua_upvalueindex(k));
+	lua_insert(L, -2);
+	lua_rawset(L, -3);
+}
+
 static void push_report(struct attempt *a)
 {
 	lua_State *L = a->L;
@@ -908,29 +986,29 @@ static void push_report(struct attempt *a)
 	for (i = 0; i < a->nw; i++) {
 		struct target *t = &a->t[i];
 
-		lua_createtable(L, 0, 11);
+		lua_createtable(L, 0, RK_COUNT - 3);
 		lua_pushstring(L, t->c->md->info.name);
-		lua_setfield(L, -2, "map");
+		set_key(L, RK_MAP);
 		lua_pushinteger(L, t->c->md->info.id);
-		lua_setfield(L, -2, "map_id");
-		lua_pushstring(L, FIELD(t->w));
-		lua_setfield(L, -2, "field");
+		set_key(L, RK_MAP_ID);
+		lua_pushlstring(L, FIELD(t->w), t->w->field_len);
+		set_key(L, RK_FIELD);
 		lua_pushinteger(L, t->leaf.offset);
-		lua_setfield(L, -2, "offset");
+		set_key(L, RK_OFFSET);
 		lua_pushinteger(L, t->leaf.size);
-		lua_setfield(L, -2, "size");
+		set_key(L, RK_SIZE);
 		lua_pushstring(L, t->leaf.type_name);
-		lua_setfield(L, -2, "type");
+		set_key(L, RK_TYPE);
 		lua_pushboolean(L, t->leaf.is_signed);
-		lua_setfield(L, -2, "signed");
+		set_key(L, RK_SIGNED);
 		lua_pushinteger(L, t->before);
-		lua_setfield(L, -2, "before");
+		set_key(L, RK_BEFORE);
 		lua_pushinteger(L, as_stored(&t->leaf, t->w->value));
-		lua_setfield(L, -2, "after");
-		lua_pushstring(L, t->via_mmap ? "mmap" : "rmw");
-		lua_setfield(L, -2, "method");
+		set_key(L, RK_AFTER);
+		lua_pushvalue(L, lua_upvalueindex(t->via_mmap ? RK_MMAP : RK_RMW));
+		set_key(L, RK_METHOD);
 		lua_pushboolean(L, t->atomic);
-		lua_setfield(L, -2, "atomic");
+		set_key(L, RK_ATOMIC);
 		lua_rawseti(L, -2, i + 1);
 	}
 }
@@ -945,29 +1023,36 @@ static void close_owned(struct attempt *a)
 }
 
 /*
- * core.apply_once(writes, opts): one attempt at the whole batch.  Returns
- * the report, or nil, message, errno with nothing written.  Raises for
- * malformed writes or opts, before any syscall.
+ * core.apply_once(writes, opts): one attempt at the whole batch; writes is a
+ * list of BpfMapWrite or a single one.  Returns the report, or nil, message,
+ * errno with nothing written.  Raises for malformed writes or opts, before
+ * any syscall.
  */
 static int apply_once(lua_State *L)
 {
 	struct attempt a;
 	lua_Integer i, n;
+	struct mapwrite *single;
 	int rc = 0;
 
 	memset(&a, 0, sizeof(a));
 	a.L = L;
-	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 2);
+	single = bpfmap_test_type(L, 1, &bpfmap_mapwrite_key);
+	if (!single && lua_type(L, 1) != LUA_TTABLE)
+		return bpfmap_arg_error(L, 1, "writes must be a list of BpfMapWrite, got %s",
+		                        luaL_typename(L, 1));
 	read_opts(L, 2, &a.o);
-	n = (lua_Integer)lua_rawlen(L, 1);
+	n = single ? 1 : (lua_Integer)lua_rawlen(L, 1);
 	if (n > INT_MAX / 2)
 		return luaL_argerror(L, 1, "too many writes");
 	a.nw = (int)n;
-	a.w = scratch(L, (size_t)n * sizeof(*a.w));
-	for (i = 1; i <= n; i++) {
+	a.w = n <= SMALL ? a.w_small : scratch(L, (size_t)n * sizeof(*a.w));
+	if (single)
+		a.w[0] = single;
+	for (i = 1; !single && i <= n; i++) {
 		lua_rawgeti(L, 1, i);
-		a.w[i - 1] = luaL_testudata(L, -1, BPFMAP_MAPWRITE);
+		a.w[i - 1] = bpfmap_test_type(L, -1, &bpfmap_mapwrite_key);
 		if (!a.w[i - 1])
 			bpfmap_arg_error(L, 1, "writes[%d] must be a BpfMapWrite, got %s", (int)i,
 			                 luaL_typename(L, -1));
@@ -977,10 +1062,10 @@ static int apply_once(lua_State *L)
 		lua_newtable(L);
 		return 1;
 	}
-	a.t = scratch(L, (size_t)n * sizeof(*a.t));
-	a.rmw = scratch(L, (size_t)n * sizeof(*a.rmw));
-	lua_newtable(L);
-	a.cands_idx = lua_gettop(L);
+	a.t = n <= SMALL ? a.t_small : scratch(L, (size_t)n * sizeof(*a.t));
+	a.rmw = n <= SMALL ? a.rmw_small : scratch(L, (size_t)n * sizeof(*a.rmw));
+	a.cand = a.cand_small;
+	a.cap = SMALL;
 
 	bpfmap_log_clear();
 	rc = collect_candidates(&a);
@@ -991,7 +1076,10 @@ static int apply_once(lua_State *L)
 	if (!rc)
 		rc = store_all(&a);
 	if (!rc) {
-		push_report(&a);
+		if (a.o.report)
+			push_report(&a);
+		else
+			lua_pushboolean(L, 1);
 		rc = 1;
 	}
 	close_owned(&a);
@@ -1014,7 +1102,10 @@ static const luaL_Reg mw_meta[] = {
 
 int bpfmap_mapwrite_open(lua_State *L)
 {
+	int i;
+
 	luaL_newmetatable(L, BPFMAP_MAPWRITE);
+	bpfmap_register_type(L, &bpfmap_mapwrite_key);
 	luaL_setfuncs(L, mw_meta, 0);
 	luaL_newlib(L, mw_methods);
 	lua_setfield(L, -2, "__index");
@@ -1025,7 +1116,9 @@ int bpfmap_mapwrite_open(lua_State *L)
 	lua_setfield(L, -2, "methods");
 	lua_setfield(L, -3, "BpfMapWrite");
 	lua_pop(L, 1);
-	lua_pushcfunction(L, apply_once);
+	for (i = 1; i < RK_COUNT; i++)
+		lua_pushstring(L, report_keys[i]);
+	lua_pushcclosure(L, apply_once, RK_COUNT - 1);
 	lua_setfield(L, -2, "apply_once");
 	return 0;
 }

@@ -40,14 +40,10 @@ local DEFAULT_INTERVAL = 0.1
 -- Returns the report (a list, one entry per write), or nil, message, errno.
 function M.apply_writes(writes, opts)
   local report, msg, err = apply_once(writes, opts) -- raises on bad arguments
-  if report or err ~= ENOENT then
+  if report or err ~= ENOENT or not opts or not opts.timeout or opts.timeout == 0 then
     return report, msg, err
   end
-  local timeout = opts and opts.timeout or 0
-  if timeout == 0 then
-    return nil, msg, err
-  end
-  local interval = opts.interval or DEFAULT_INTERVAL
+  local timeout, interval = opts.timeout, opts.interval or DEFAULT_INTERVAL
   local deadline = monotonic() + timeout
   while true do
     local left = deadline - monotonic()
@@ -62,9 +58,7 @@ function M.apply_writes(writes, opts)
   end
 end
 
---- w:apply(opts): apply_writes({ w }, opts)
-function core.BpfMapWrite.methods.apply(self, opts)
-  return M.apply_writes({ self }, opts)
-end
+--- w:apply(opts): apply_writes({ w }, opts), without building the list
+core.BpfMapWrite.methods.apply = M.apply_writes
 
 return M
