@@ -53,6 +53,8 @@ bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
 void bpfmap_register_type(lua_State *L, const void *key);
 void *bpfmap_test_type(lua_State *L, int idx, const void *key);
 extern const char bpfmap_mapdata_key, bpfmap_mapwrite_key;
+/* Whether the string at idx is exactly s (embedded NULs included). */
+bool bpfmap_is_string(lua_State *L, int idx, const char *s);
 /* Raise "bad argument #arg (<what>: <msg>)" */
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...);
 /* A string argument free of embedded NULs, named in errors as `what`. */

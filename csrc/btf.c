@@ -93,7 +93,7 @@ static int btf_find(lua_State *L)
 	                                BTF_KIND_ENUM, BTF_KIND_TYPEDEF, BTF_KIND_VAR,
 	                                BTF_KIND_DATASEC };
 	struct btf_handle *h = to_btf(L);
-	const char *name = luaL_checkstring(L, 2);
+	const char *name = bpfmap_check_path_arg(L, 2, "name");
 	int kind = kind_ids[luaL_checkoption(L, 3, "any", kinds)];
 	__s32 id = kind < 0 ? btf__find_by_name(h->btf, name)
 	                    : btf__find_by_name_kind(h->btf, name, (__u32)kind);

@@ -109,6 +109,14 @@ int bpfmap_walk_progs(bpfmap_prog_fn fn, void *ctx)
 
 /* ---- Lua: bpfmap.loaded_maps(), bpfmap.list_maps(), bpfmap.list_programs() ---- */
 
+/* An iterator has no place for nil, message, errno: raise the message. */
+static int raise_failure(lua_State *L, int err, const char *fmt, __u32 id)
+{
+	bpfmap_fail(L, err, fmt, (int)id);
+	lua_pop(L, 1);
+	return lua_error(L);
+}
+
 /* The iterator: upvalue 1 is the last id returned. */
 static int loaded_maps_next(lua_State *L)
 {
@@ -123,16 +131,14 @@ static int loaded_maps_next(lua_State *L)
 			if (errno == ENOENT)
 				return 0;
 			err = errno;
-			bpfmap_fail(L, err, "loaded_maps: next map id after %d", (int)id);
-			return lua_error(L);
+			return raise_failure(L, err, "loaded_maps: next map id after %d", id);
 		}
 		fd = bpf_map_get_fd_by_id(id);
 		if (fd < 0 && errno == ENOENT)
 			continue;
 		if (fd < 0) {
 			err = errno;
-			bpfmap_fail(L, err, "loaded_maps: open map id %d", (int)id);
-			return lua_error(L);
+			return raise_failure(L, err, "loaded_maps: open map id %d", id);
 		}
 		memset(&info, 0, sizeof(info));
 		err = bpf_obj_get_info_by_fd(fd, &info, &len) ? errno : 0;
@@ -140,8 +146,7 @@ static int loaded_maps_next(lua_State *L)
 			bpfmap_push_mapinfo(L, &info, fd);
 		close(fd);
 		if (err) {
-			bpfmap_fail(L, err, "loaded_maps: info of map id %d", (int)id);
-			return lua_error(L);
+			return raise_failure(L, err, "loaded_maps: info of map id %d", id);
 		}
 		lua_pushinteger(L, id);
 		lua_replace(L, lua_upvalueindex(1));

@@ -128,3 +128,12 @@ void *bpfmap_test_type(lua_State *L, int idx, const void *key)
 	lua_pop(L, 2);
 	return same ? p : NULL;
 }
+
+bool bpfmap_is_string(lua_State *L, int idx, const char *s)
+{
+	size_t len;
+	const char *v = lua_tolstring(L, idx, &len);
+
+	/* by length: a Lua string's embedded NUL must not end the comparison */
+	return v && len == strlen(s) && memcmp(v, s, len) == 0;
+}

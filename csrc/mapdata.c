@@ -147,7 +147,7 @@ static __u32 check_map_type(lua_State *L, int def)
 		name = lua_tostring(L, -1);
 		/* libbpf's own table of names, walked until it runs out */
 		for (t = 0; t < 256 && bpfmap_map_type_name(t); t++)
-			if (strcmp(bpfmap_map_type_name(t), name) == 0 && t != 0) {
+			if (t != 0 && bpfmap_is_string(L, -1, bpfmap_map_type_name(t))) {
 				lua_pop(L, 1);
 				return t;
 			}
@@ -185,6 +185,15 @@ static __u32 check_flags(lua_State *L, int def)
 		break;
 	case LUA_TTABLE:
 		n = lua_rawlen(L, -1);
+		/* { mmapable = true } is a likely slip for { "mmapable" } */
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			lua_pop(L, 1);
+			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+			    (size_t)lua_tointeger(L, -1) > n)
+				bpfmap_arg_error(L, def, "flags must be a list of flag names, not a table "
+				                 "keyed by %s", luaL_tolstring(L, -1, NULL));
+		}
 		for (i = 1; i <= n; i++) {
 			const char *name;
 
@@ -192,7 +201,7 @@ static __u32 check_flags(lua_State *L, int def)
 				bpfmap_arg_error(L, def, "flags[%d] must be a flag name, got %s", (int)i,
 				                 luaL_typename(L, -1));
 			name = lua_tostring(L, -1);
-			for (j = 0; j < bpfmap_nflags && strcmp(bpfmap_flag_names[j], name) != 0; j++)
+			for (j = 0; j < bpfmap_nflags && !bpfmap_is_string(L, -1, bpfmap_flag_names[j]); j++)
 				;
 			if (j == bpfmap_nflags)
 				bpfmap_arg_error(L, def, "unknown map flag '%s'", name);
@@ -242,7 +251,7 @@ static void check_def_fields(lua_State *L, int def)
 		lua_pop(L, 1);
 		if (lua_type(L, -1) == LUA_TSTRING)
 			for (i = 0; def_fields[i] && !known; i++)
-				known = strcmp(def_fields[i], lua_tostring(L, -1)) == 0;
+				known = bpfmap_is_string(L, -1, def_fields[i]);
 		if (!known)
 			bpfmap_arg_error(L, def, "unknown field '%s'", luaL_tolstring(L, -1, NULL));
 	}

@@ -123,11 +123,12 @@ static int push_field(lua_State *L, const struct mapinfo *mi, const char *k)
 static int mi_index(lua_State *L)
 {
 	const struct mapinfo *mi = luaL_checkudata(L, 1, BPFMAP_MAPINFO);
-	const char *k = luaL_checkstring(L, 2);
+	int i;
 
-	if (!push_field(L, mi, k))
-		return luaL_error(L, "MapInfo has no field '%s'", k);
-	return 1;
+	for (i = 0; fields[i]; i++)
+		if (bpfmap_is_string(L, 2, fields[i]))
+			return push_field(L, mi, fields[i]);
+	return luaL_error(L, "MapInfo has no field '%s'", luaL_tolstring(L, 2, NULL));
 }
 
 /* pairs(info): the fields in a fixed, documented order */

@@ -277,7 +277,7 @@ static void read_opts(lua_State *L, int opts, struct apply_opts *o)
 
 		if (lua_type(L, k) == LUA_TSTRING)
 			for (i = 0; opt_names[i] && which < 0; i++)
-				if (!strcmp(opt_names[i], lua_tostring(L, k)))
+				if (bpfmap_is_string(L, k, opt_names[i]))
 					which = i;
 		switch (which) {
 		case OPT_MAP:

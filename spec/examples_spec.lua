@@ -1,4 +1,5 @@
 -- The examples `make demo` runs are run here too, so they cannot rot.
+local priv = require("spec.helpers.priv").bind(_ENV)
 local function run(script)
   local p = assert(io.popen("lua5.4 " .. script .. " 2>&1"))
   local out = p:read("a")
@@ -6,7 +7,7 @@ local function run(script)
   return ok, out
 end
 
-describe("examples #priv", function()
+priv.describe("examples #priv", function()
   it("maps.lua creates, pins, reopens and lists a map", function()
     local ok, out = run("examples/maps.lua")
     assert.is_true(ok, out)

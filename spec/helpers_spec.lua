@@ -2,6 +2,7 @@
 -- witness is caught here rather than blamed on bpfmap.
 local bpffs = require "spec.helpers.bpffs"
 local bpfobj = require "spec.helpers.bpfobj"
+local priv = require("spec.helpers.priv").bind(_ENV)
 
 local OBJ = "build/fixtures/globals.bpf.o"
 local SRC = "spec/fixtures/globals.bpf.c"
@@ -22,7 +23,7 @@ local function le(s, off, size)
   return (string.unpack("<I" .. size, s, off + 1))
 end
 
-describe("spec helpers", function()
+priv.describe("spec helpers #priv", function()
   setup(ensure_fixture)
 
   describe("bpffs", function()

@@ -7,6 +7,7 @@
 -- machine: writes are narrowed to our program, or use a field name only our
 -- fixture has (bpfmap_marker).
 local bpfmap = require "bpfmap"
+local priv = require("spec.helpers.priv").bind(_ENV)
 local bpfobj = require "spec.helpers.bpfobj"
 local bpffs = require "spec.helpers.bpffs"
 
@@ -20,7 +21,7 @@ local function int_at(bytes, off, fmt)
   return (string.unpack("<" .. fmt, bytes, off + 1))
 end
 
-describe("BpfMapWrite:apply #priv", function()
+priv.describe("BpfMapWrite:apply #priv", function()
   local obj, prog, bss, data, custom, rodata, var
 
   setup(function()
@@ -345,7 +346,7 @@ end)
 
 -- Outside the describe above, so that no globals.bpf.o is loaded when the
 -- wait starts.
-describe("BpfMapWrite:apply waiting for the program #priv", function()
+priv.describe("BpfMapWrite:apply waiting for the program #priv", function()
   it("retries until the map and field appear (opts.timeout)", function()
     local fs <close> = bpffs.mount()
     local w = W(".bss", "bpfmap_marker", 77)
@@ -387,7 +388,7 @@ describe("BpfMapWrite:apply waiting for the program #priv", function()
   end)
 end)
 
-describe("BpfMapWrite:apply on maps bpfmap created #priv", function()
+priv.describe("BpfMapWrite:apply on maps bpfmap created #priv", function()
   local obj, btf, datasec
 
   setup(function()
@@ -475,7 +476,7 @@ describe("apply with bad arguments", function()
     local _ = closed
   end)
 
-  it("raises for a closed MapData in opts #priv", function()
+  priv.it("raises for a closed MapData in opts #priv", function()
     local m = assert(bpfmap.MapData.create({ type = "array", key_size = 4, value_size = 4,
       max_entries = 1 }, "bpfmapt_closed"))
     m:close()

@@ -2,6 +2,7 @@
 -- into a throwaway tree, and the installed module loads from there alone.
 -- It builds a copy of the sources, since builtin builds leave objects in
 -- the tree they build.
+local priv = require("spec.helpers.priv").bind(_ENV)
 local bpffs = require "spec.helpers.bpffs"
 local sh, quote = bpffs.sh, bpffs.quote
 
@@ -16,21 +17,25 @@ describe("rockspec", function()
     if tmp then sh("rm -rf " .. quote(tmp)) end
   end)
 
-  it("installs with luarocks make into a --tree and loads from it #priv", function()
+  priv.it("installs with luarocks make into a --tree and loads from it #priv", function()
     local tree = tmp .. "/tree"
     sh("cd " .. quote(tmp) .. " && luarocks --lua-version=5.4 make --tree "
       .. quote(tree) .. " rockspec/bpfmap-scm-1.rockspec")
     -- only the tree on the paths: the build directory must not be what loads
-    local script = [[
-      package.path = arg[1] .. "/share/lua/5.4/?.lua;" .. arg[1] .. "/share/lua/5.4/?/init.lua"
-      package.cpath = arg[1] .. "/lib/lua/5.4/?.so"
+    local script = tmp .. "/load.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local tree = ...
+      package.path = tree .. "/share/lua/5.4/?.lua;" .. tree .. "/share/lua/5.4/?/init.lua"
+      package.cpath = tree .. "/lib/lua/5.4/?.so"
       local bpfmap = require "bpfmap"
       local m = assert(bpfmap.MapData.create({ type = "array", key_size = 4,
         value_size = 8, max_entries = 1 }, "bpfmapt_rock"))
       io.write(package.searchpath("bpfmap.core", package.cpath), "\n", m:info().name, "\n")
       m:close()
-    ]]
-    local out = sh("env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 lua5.4 -e "
+    ]])
+    f:close()
+    local out = sh("env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 lua5.4 "
       .. quote(script) .. " " .. quote(tree))
     assert.equal(tree .. "/lib/lua/5.4/bpfmap/core.so\nbpfmapt_rock\n", out)
   end)
