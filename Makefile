@@ -65,8 +65,13 @@ demo: build $(EXAMPLES_BPF)
 repl: build
 	$(LUA) -i -e 'bpfmap = require "bpfmap"; print("bpfmap loaded as the global `bpfmap`")'
 
-bench: build $(FIXTURES)
+bench: build $(FIXTURES) build/bench/c_store
 	$(LUA) bench/run.lua
+
+# The C libbpf peer the benchmarks compare against.
+build/bench/c_store: bench/c_store.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $< -lbpf
 
 clean:
 	rm -rf build

@@ -8,12 +8,17 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <bpf/btf.h>
 
 #define MAX_CHAIN 64    /* typedef/modifier hops before we call BTF cyclic */
 #define MAX_NESTING 32  /* anonymous struct/union depth searched */
+/* Members visited by one search through anonymous members: a hostile BTF
+ * can nest two anonymous copies of a struct per level, which would make an
+ * unbounded search exponential in the depth. */
+#define MAX_VISITS 4096
 
 static int fail(int errnum, char *err, size_t errlen, const char *fmt, ...)
 {
@@ -103,10 +108,22 @@ static void type_str(const struct btf *btf, __u32 id, char *buf, size_t len,
 		type_str(btf, t->type, buf, len, pos, depth + 1);
 		put(buf, len, pos, " *");
 		break;
-	case BTF_KIND_ARRAY:
-		type_str(btf, btf_array(t)->type, buf, len, pos, depth + 1);
-		put(buf, len, pos, "[%u]", btf_array(t)->nelems);
+	case BTF_KIND_ARRAY: {
+		/* C's u8 grid[3][4] is ARRAY(3) of ARRAY(4) of u8: print the
+		 * innermost element type, then the dimensions outermost first */
+		__u32 dims[8], elem = id;
+		int n = 0, i;
+
+		while (t && btf_is_array(t) && n < 8) {
+			dims[n++] = btf_array(t)->nelems;
+			elem = btf_array(t)->type;
+			t = btf__type_by_id(btf, elem);
+		}
+		type_str(btf, elem, buf, len, pos, depth + 1);
+		for (i = 0; i < n; i++)
+			put(buf, len, pos, "[%u]", dims[i]);
 		break;
+	}
 	case BTF_KIND_CONST:
 		put(buf, len, pos, "const ");
 		type_str(btf, t->type, buf, len, pos, depth + 1);
@@ -144,12 +161,12 @@ void bpfmap_btf_type_str(const struct btf *btf, __u32 type_id, char *buf, size_t
 
 /* "a, b, c" of a composite's reachable member names, for "not found". */
 static void list_members(const struct btf *btf, const struct btf_type *t,
-                         char *buf, size_t len, size_t *pos, int depth)
+                         char *buf, size_t len, size_t *pos, int depth, int *visits)
 {
 	const struct btf_member *m = btf_members(t);
 	__u16 i, n = btf_vlen(t);
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && ++*visits <= MAX_VISITS; i++) {
 		const char *name = name_of(btf, m[i].name_off);
 
 		if (*name) {
@@ -159,7 +176,7 @@ static void list_members(const struct btf *btf, const struct btf_type *t,
 			const struct btf_type *mt = strip(btf, &id);
 
 			if (mt && btf_is_composite(mt))
-				list_members(btf, mt, buf, len, pos, depth + 1);
+				list_members(btf, mt, buf, len, pos, depth + 1, visits);
 		}
 	}
 }
@@ -170,12 +187,12 @@ static void list_members(const struct btf *btf, const struct btf_type *t,
  */
 static bool find_member(const struct btf *btf, const struct btf_type *t,
                         const char *name, size_t nlen, __u64 *bit_off,
-                        __u32 *type_id, __u32 *bitfield_size, int depth)
+                        __u32 *type_id, __u32 *bitfield_size, int depth, int *visits)
 {
 	const struct btf_member *m = btf_members(t);
 	__u16 i, n = btf_vlen(t);
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && ++*visits <= MAX_VISITS; i++) {
 		const char *mname = name_of(btf, m[i].name_off);
 
 		if (*mname) {
@@ -191,7 +208,8 @@ static bool find_member(const struct btf *btf, const struct btf_type *t,
 			__u64 sub = *bit_off + btf_member_bit_offset(t, i);
 
 			if (mt && btf_is_composite(mt) &&
-			    find_member(btf, mt, name, nlen, &sub, type_id, bitfield_size, depth + 1)) {
+			    find_member(btf, mt, name, nlen, &sub, type_id, bitfield_size, depth + 1,
+			                visits)) {
 				*bit_off = sub;
 				return true;
 			}
@@ -252,6 +270,7 @@ static int apply_indices(const struct btf *btf, const struct segment *seg,
 		const struct btf_type *t;
 		__u32 id = *type_id;
 		__s64 esize;
+		__u64 step;
 
 		for (q++; *q != ']'; q++) {
 			if (idx > 0xffffffffULL)
@@ -277,7 +296,11 @@ static int apply_indices(const struct btf *btf, const struct segment *seg,
 		esize = btf__resolve_size(btf, arr->type);
 		if (esize < 0)
 			return fail(EINVAL, err, errlen, "'%.*s': element size unknown", (int)seg->tlen, seg->text);
-		*bit_off += idx * (__u64)esize * 8;
+		/* only a malformed BTF can get here, but it must not wrap around */
+		if (__builtin_mul_overflow((__u64)idx, (__u64)esize * 8, &step) ||
+		    __builtin_add_overflow(*bit_off, step, bit_off) || *bit_off / 8 > UINT32_MAX)
+			return fail(EINVAL, err, errlen, "'%.*s': offset out of range", (int)seg->tlen,
+			            seg->text);
 		*type_id = arr->type;
 		*bitfield_size = 0;
 	}
@@ -332,12 +355,20 @@ static int check_leaf(const struct btf *btf, const char *path, __u32 decl_id,
 	return 0;
 }
 
+static int too_many_visits(const struct segment *seg, char *err, size_t errlen)
+{
+	return fail(EINVAL, err, errlen,
+	            "'%.*s': gave up after %d members of nested anonymous structs and unions",
+	            (int)seg->tlen, seg->text, MAX_VISITS);
+}
+
 static int resolve_first(const struct btf *btf, __u32 value_type_id,
                          const struct segment *seg, __u32 *type_id, __u64 *bit_off,
                          __u32 *bitfield_size, char *err, size_t errlen)
 {
 	char names[256];
 	size_t pos = 0;
+	int visits = 0;
 	__u32 id = value_type_id;
 	const struct btf_type *t = btf__type_by_id(btf, value_type_id);
 
@@ -375,9 +406,12 @@ static int resolve_first(const struct btf *btf, __u32 value_type_id,
 		return fail(EINVAL, err, errlen, "the map's value is %s, not a DATASEC, struct or union", tbuf);
 	}
 	*bit_off = 0;
-	if (find_member(btf, t, seg->name, seg->nlen, bit_off, type_id, bitfield_size, 0))
+	if (find_member(btf, t, seg->name, seg->nlen, bit_off, type_id, bitfield_size, 0, &visits))
 		return 0;
-	list_members(btf, t, names, sizeof(names), &pos, 0);
+	if (visits > MAX_VISITS)
+		return too_many_visits(seg, err, errlen);
+	visits = 0;
+	list_members(btf, t, names, sizeof(names), &pos, 0, &visits);
 	{
 		char tbuf[96];
 
@@ -393,6 +427,7 @@ static int resolve_member(const struct btf *btf, const struct segment *seg,
 {
 	char tbuf[96], names[256];
 	size_t pos = 0;
+	int visits = 0;
 	__u32 id = *type_id;
 	const struct btf_type *t = strip(btf, &id);
 
@@ -407,9 +442,12 @@ static int resolve_member(const struct btf *btf, const struct segment *seg,
 	if (!btf_is_composite(t))
 		return fail(EINVAL, err, errlen, "'%.*s' is %s, which has no member '%.*s'",
 		            (int)prev->tlen, prev->text, tbuf, (int)seg->nlen, seg->name);
-	if (find_member(btf, t, seg->name, seg->nlen, bit_off, type_id, bitfield_size, 0))
+	if (find_member(btf, t, seg->name, seg->nlen, bit_off, type_id, bitfield_size, 0, &visits))
 		return 0;
-	list_members(btf, t, names, sizeof(names), &pos, 0);
+	if (visits > MAX_VISITS)
+		return too_many_visits(seg, err, errlen);
+	visits = 0;
+	list_members(btf, t, names, sizeof(names), &pos, 0, &visits);
 	return fail(ENOENT, err, errlen, "no member '%.*s' in '%.*s' (%s; it has: %s)",
 	            (int)seg->nlen, seg->name, (int)prev->tlen, prev->text, tbuf,
 	            pos ? names : "nothing");
@@ -429,6 +467,14 @@ int bpfmap_btf_resolve(const struct btf *btf, __u32 value_type_id,
 		err[0] = '\0';
 	if (!path || !*path)
 		return fail(EINVAL, err, errlen, "empty path");
+	/* the whole path's syntax first, so a malformed tail is reported as
+	 * such rather than as whatever the head failed to find */
+	while (*p) {
+		rc = next_segment(path, &p, &seg, err, errlen);
+		if (rc)
+			return rc;
+	}
+	p = path;
 	rc = next_segment(path, &p, &seg, err, errlen);
 	if (!rc)
 		rc = resolve_first(btf, value_type_id, &seg, &type_id, &bit_off, &bitfield_size, err, errlen);
