@@ -24,7 +24,7 @@ TESTS_C  := build/tests/test_names build/tests/test_btf_path
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps build test demo repl bench clean unit
+.PHONY: all deps build test demo repl bench clean unit fuzz
 all: build
 
 deps:
@@ -52,6 +52,20 @@ build/tests/test_btf_path: tests/test_btf_path.c csrc/btf_path.c csrc/btf_path.h
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ tests/test_btf_path.c csrc/btf_path.c -lbpf
 
 unit: $(TESTS_C)
+
+# libFuzzer harnesses for the pure-C parts; FUZZ_SECONDS bounds each run.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc
+build/tests/fuzz_names: tests/fuzz_names.c csrc/names.c csrc/names.h | build/tests
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz_names.c csrc/names.c
+
+build/tests/fuzz_btf_path: tests/fuzz_btf_path.c csrc/btf_path.c csrc/btf_path.h | build/tests
+	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz_btf_path.c csrc/btf_path.c -lbpf
+
+fuzz: deps build/tests/fuzz_names build/tests/fuzz_btf_path
+	mkdir -p build/corpus/names build/corpus/btf_path
+	build/tests/fuzz_names -max_total_time=$(FUZZ_SECONDS) -timeout=5 build/corpus/names tests/corpus/names
+	build/tests/fuzz_btf_path -max_total_time=$(FUZZ_SECONDS) -timeout=5 build/corpus/btf_path tests/corpus/btf_path tests/fuzz_repro
 
 # busted's own summary is for people; spec/support/summary.lua adds the plain
 # "N passed, N failed, N skipped" line CI reads.

@@ -10,15 +10,38 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/btf.h>
 
 #define MAX_CHAIN 64    /* typedef/modifier hops before we call BTF cyclic */
 #define MAX_NESTING 32  /* anonymous struct/union depth searched */
-/* Members visited by one search through anonymous members: a hostile BTF
- * can nest two anonymous copies of a struct per level, which would make an
- * unbounded search exponential in the depth. */
-#define MAX_VISITS 4096
+
+/*
+ * The anonymous struct/union types one lookup has already searched.  A type
+ * that did not hold the name cannot hold it the second time, so each is
+ * searched once: a hostile BTF that nests two anonymous copies of a type per
+ * level (or makes a type contain itself) then costs work linear in its size
+ * instead of exponential in its depth.
+ */
+struct seen {
+	unsigned char *bits;
+	__u32 n;
+	bool failed;   /* no memory for the set: the caller reports ENOMEM */
+};
+
+static bool first_visit(const struct btf *btf, struct seen *s, __u32 id)
+{
+	if (!s->bits && !s->failed) {
+		s->n = btf__type_cnt(btf);
+		s->bits = calloc((s->n + 7) / 8, 1);
+		s->failed = !s->bits;
+	}
+	if (s->failed || id >= s->n || (s->bits[id / 8] & (1u << (id % 8))))
+		return false;
+	s->bits[id / 8] |= (unsigned char)(1u << (id % 8));
+	return true;
+}
 
 static int fail(int errnum, char *err, size_t errlen, const char *fmt, ...)
 {
@@ -161,12 +184,12 @@ void bpfmap_btf_type_str(const struct btf *btf, __u32 type_id, char *buf, size_t
 
 /* "a, b, c" of a composite's reachable member names, for "not found". */
 static void list_members(const struct btf *btf, const struct btf_type *t,
-                         char *buf, size_t len, size_t *pos, int depth, int *visits)
+                         char *buf, size_t len, size_t *pos, int depth, struct seen *seen)
 {
 	const struct btf_member *m = btf_members(t);
 	__u16 i, n = btf_vlen(t);
 
-	for (i = 0; i < n && ++*visits <= MAX_VISITS; i++) {
+	for (i = 0; i < n; i++) {
 		const char *name = name_of(btf, m[i].name_off);
 
 		if (*name) {
@@ -175,8 +198,8 @@ static void list_members(const struct btf *btf, const struct btf_type *t,
 			__u32 id = m[i].type;
 			const struct btf_type *mt = strip(btf, &id);
 
-			if (mt && btf_is_composite(mt))
-				list_members(btf, mt, buf, len, pos, depth + 1, visits);
+			if (mt && btf_is_composite(mt) && first_visit(btf, seen, id))
+				list_members(btf, mt, buf, len, pos, depth + 1, seen);
 		}
 	}
 }
@@ -187,12 +210,12 @@ static void list_members(const struct btf *btf, const struct btf_type *t,
  */
 static bool find_member(const struct btf *btf, const struct btf_type *t,
                         const char *name, size_t nlen, __u64 *bit_off,
-                        __u32 *type_id, __u32 *bitfield_size, int depth, int *visits)
+                        __u32 *type_id, __u32 *bitfield_size, int depth, struct seen *seen)
 {
 	const struct btf_member *m = btf_members(t);
 	__u16 i, n = btf_vlen(t);
 
-	for (i = 0; i < n && ++*visits <= MAX_VISITS; i++) {
+	for (i = 0; i < n; i++) {
 		const char *mname = name_of(btf, m[i].name_off);
 
 		if (*mname) {
@@ -207,9 +230,9 @@ static bool find_member(const struct btf *btf, const struct btf_type *t,
 			const struct btf_type *mt = strip(btf, &id);
 			__u64 sub = *bit_off + btf_member_bit_offset(t, i);
 
-			if (mt && btf_is_composite(mt) &&
+			if (mt && btf_is_composite(mt) && first_visit(btf, seen, id) &&
 			    find_member(btf, mt, name, nlen, &sub, type_id, bitfield_size, depth + 1,
-			                visits)) {
+			                seen)) {
 				*bit_off = sub;
 				return true;
 			}
@@ -355,20 +378,37 @@ static int check_leaf(const struct btf *btf, const char *path, __u32 decl_id,
 	return 0;
 }
 
-static int too_many_visits(const struct segment *seg, char *err, size_t errlen)
+/* Find seg's member in composite t, or fail with ENOENT listing what is
+ * there (described as `where`). */
+static int member_or_fail(const struct btf *btf, const struct btf_type *t,
+                          const struct segment *seg, const char *where, __u64 *bit_off,
+                          __u32 *type_id, __u32 *bitfield_size, char *err, size_t errlen)
 {
-	return fail(EINVAL, err, errlen,
-	            "'%.*s': gave up after %d members of nested anonymous structs and unions",
-	            (int)seg->tlen, seg->text, MAX_VISITS);
+	struct seen seen = { NULL, 0, false };
+	char names[256];
+	size_t pos = 0;
+	bool found = find_member(btf, t, seg->name, seg->nlen, bit_off, type_id, bitfield_size,
+	                         0, &seen);
+
+	free(seen.bits);
+	if (found)
+		return 0;
+	if (seen.failed)
+		return fail(ENOMEM, err, errlen, "'%.*s': out of memory", (int)seg->tlen, seg->text);
+	memset(&seen, 0, sizeof(seen));
+	names[0] = '\0';
+	list_members(btf, t, names, sizeof(names), &pos, 0, &seen);
+	free(seen.bits);
+	return fail(ENOENT, err, errlen, "no member '%.*s' in %s (it has: %s)", (int)seg->nlen,
+	            seg->name, where, pos ? names : "nothing");
 }
 
 static int resolve_first(const struct btf *btf, __u32 value_type_id,
                          const struct segment *seg, __u32 *type_id, __u64 *bit_off,
                          __u32 *bitfield_size, char *err, size_t errlen)
 {
-	char names[256];
+	char names[256], where[96];
 	size_t pos = 0;
-	int visits = 0;
 	__u32 id = value_type_id;
 	const struct btf_type *t = btf__type_by_id(btf, value_type_id);
 
@@ -406,32 +446,18 @@ static int resolve_first(const struct btf *btf, __u32 value_type_id,
 		return fail(EINVAL, err, errlen, "the map's value is %s, not a DATASEC, struct or union", tbuf);
 	}
 	*bit_off = 0;
-	if (find_member(btf, t, seg->name, seg->nlen, bit_off, type_id, bitfield_size, 0, &visits))
-		return 0;
-	if (visits > MAX_VISITS)
-		return too_many_visits(seg, err, errlen);
-	visits = 0;
-	list_members(btf, t, names, sizeof(names), &pos, 0, &visits);
-	{
-		char tbuf[96];
-
-		bpfmap_btf_type_str(btf, id, tbuf, sizeof(tbuf));
-		return fail(ENOENT, err, errlen, "no member '%.*s' in %s (it has: %s)",
-		            (int)seg->nlen, seg->name, tbuf, pos ? names : "nothing");
-	}
+	bpfmap_btf_type_str(btf, id, where, sizeof(where));
+	return member_or_fail(btf, t, seg, where, bit_off, type_id, bitfield_size, err, errlen);
 }
 
 static int resolve_member(const struct btf *btf, const struct segment *seg,
                           const struct segment *prev, __u32 *type_id, __u64 *bit_off,
                           __u32 *bitfield_size, char *err, size_t errlen)
 {
-	char tbuf[96], names[256];
-	size_t pos = 0;
-	int visits = 0;
+	char tbuf[96], where[256];
 	__u32 id = *type_id;
 	const struct btf_type *t = strip(btf, &id);
 
-	names[0] = '\0';
 	bpfmap_btf_type_str(btf, *type_id, tbuf, sizeof(tbuf));
 	if (!t)
 		return fail(EINVAL, err, errlen, "'%.*s': bad BTF type chain", (int)prev->tlen, prev->text);
@@ -442,15 +468,8 @@ static int resolve_member(const struct btf *btf, const struct segment *seg,
 	if (!btf_is_composite(t))
 		return fail(EINVAL, err, errlen, "'%.*s' is %s, which has no member '%.*s'",
 		            (int)prev->tlen, prev->text, tbuf, (int)seg->nlen, seg->name);
-	if (find_member(btf, t, seg->name, seg->nlen, bit_off, type_id, bitfield_size, 0, &visits))
-		return 0;
-	if (visits > MAX_VISITS)
-		return too_many_visits(seg, err, errlen);
-	visits = 0;
-	list_members(btf, t, names, sizeof(names), &pos, 0, &visits);
-	return fail(ENOENT, err, errlen, "no member '%.*s' in '%.*s' (%s; it has: %s)",
-	            (int)seg->nlen, seg->name, (int)prev->tlen, prev->text, tbuf,
-	            pos ? names : "nothing");
+	snprintf(where, sizeof(where), "'%.*s' (%s)", (int)prev->tlen, prev->text, tbuf);
+	return member_or_fail(btf, t, seg, where, bit_off, type_id, bitfield_size, err, errlen);
 }
 
 int bpfmap_btf_resolve(const struct btf *btf, __u32 value_type_id,
