@@ -83,17 +83,7 @@ describe("loaded maps and programs #priv", function()
     close_all()
     collectgarbage()
     if not priv.can_create_map() then return end -- bpftool cannot look either
-    local left
-    for _ = 1, 60 do
-      local live = bpfobj.map_ids()
-      left = {}
-      for id in pairs(made_ids) do
-        if live[id] then left[#left + 1] = id end
-      end
-      if #left == 0 then return end
-      os.execute("sleep 0.05")
-    end
-    error("maps created by loaded_maps_spec still present: " .. table.concat(left, ", "))
+    bpfobj.wait_gone(made_ids, "maps created by loaded_maps_spec still present")
   end)
 
   describe("loaded_maps", function()

@@ -79,17 +79,7 @@ describe("MapInfo #priv", function()
   teardown(function()
     if not priv.can_create_map() then return end -- bpftool cannot look either
     collectgarbage()
-    local left
-    for _ = 1, 60 do
-      local live = bpfobj.map_ids()
-      left = {}
-      for id in pairs(made_ids) do
-        if live[id] then left[#left + 1] = id end
-      end
-      if #left == 0 then return end
-      os.execute("sleep 0.05")
-    end
-    error("maps created by mapinfo_spec still present: " .. table.concat(left, ", "))
+    bpfobj.wait_gone(made_ids, "maps created by mapinfo_spec still present")
   end)
 
   priv.it("reads every field of a created array, as bpftool does #priv", function()

@@ -118,6 +118,26 @@ function M.var_offsets(btf_id, secname)
   error("no DATASEC " .. secname .. " in BTF id " .. btf_id, 2)
 end
 
+-- Wait until none of the map ids (keys of `ids`) is loaded any more: the
+-- kernel frees a map some time after its last reference goes (typically a
+-- few hundred ms), and a spec must not leave its maps to the next one.
+-- Raises `what` with the ids still there after about 3 s. 60 polls 50 ms
+-- apart rather than os.time(), which only has 1 s resolution.
+function M.wait_gone(ids, what, level)
+  local left
+  for _ = 1, 60 do
+    local live = M.map_ids()
+    left = {}
+    for id in pairs(ids) do
+      if live[id] then left[#left + 1] = tostring(id) end
+    end
+    if #left == 0 then return end
+    sleep(0.05)
+  end
+  table.sort(left)
+  error(what .. ": " .. table.concat(left, ", "), level or 2)
+end
+
 local Obj = {}
 Obj.__index = Obj
 
@@ -145,19 +165,9 @@ function Obj:unload()
   if self.unloaded then return end
   self.unloaded = true
   self.fs:cleanup()
-  -- 40 polls 50 ms apart: ~2 s plus bpftool run time. A poll count rather
-  -- than os.time(), which only has 1 s resolution.
-  local left
-  for _ = 1, 40 do
-    local live = M.map_ids()
-    left = {}
-    for _, m in pairs(self.maps) do
-      if live[m.id] then left[#left + 1] = m.name .. "#" .. m.id end
-    end
-    if #left == 0 then return end
-    sleep(0.05)
-  end
-  error("maps still present after unload: " .. table.concat(left, ", "), 2)
+  local ids = {}
+  for _, m in pairs(self.maps) do ids[m.id] = m.name end
+  M.wait_gone(ids, "maps still present after unload", 3)
 end
 
 Obj.__close = Obj.unload
