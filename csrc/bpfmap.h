@@ -37,6 +37,9 @@ int bpfmap_log_open(lua_State *L);   /* pushes set_log */
 /* ---- errors.c ---- */
 /* Push nil, "<what>: <strerror(err)>[ (libbpf: ...)]", err; returns 3. */
 int bpfmap_fail(lua_State *L, int err, const char *fmt, ...);
+/* The privilege an operation needs, named in EPERM messages when missing. */
+enum bpfmap_need { BPFMAP_NEED_NOTHING, BPFMAP_NEED_BPF, BPFMAP_NEED_ADMIN };
+int bpfmap_fail_cap(lua_State *L, int err, enum bpfmap_need need, const char *fmt, ...);
 /* Push nil, message, err with the message already formatted; returns 3. */
 int bpfmap_fail_msg(lua_State *L, int err, const char *msg);
 /* An integer argument in [lo, hi], raising a named argument error. */

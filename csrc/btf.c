@@ -60,7 +60,7 @@ static int btf_from_id(lua_State *L)
 	h->fd = bpf_btf_get_fd_by_id((__u32)id);
 	if (h->fd < 0) {
 		h->fd = -1;
-		return bpfmap_fail(L, errno, "Btf.from_id %I", id);
+		return bpfmap_fail_cap(L, errno, BPFMAP_NEED_ADMIN, "Btf.from_id %I", id);
 	}
 	h->btf = btf__load_from_kernel_by_id((__u32)id);
 	if (!h->btf) {

@@ -112,7 +112,7 @@ int bpfmap_walk_progs(bpfmap_prog_fn fn, void *ctx)
 /* An iterator has no place for nil, message, errno: raise the message. */
 static int raise_failure(lua_State *L, int err, const char *fmt, __u32 id)
 {
-	bpfmap_fail(L, err, fmt, (int)id);
+	bpfmap_fail_cap(L, err, BPFMAP_NEED_ADMIN, fmt, (int)id);
 	lua_pop(L, 1);
 	return lua_error(L);
 }
@@ -187,7 +187,7 @@ static int list_maps(lua_State *L)
 	lua_newtable(L);
 	rc = bpfmap_walk_maps(list_one_map, &lc);
 	if (rc)
-		return bpfmap_fail(L, -rc, "list_maps");
+		return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "list_maps");
 	return 1;
 }
 
@@ -224,7 +224,7 @@ static int list_programs(lua_State *L)
 	lua_newtable(L);
 	rc = bpfmap_walk_progs(list_one_prog, &lc);
 	if (rc)
-		return bpfmap_fail(L, -rc, "list_programs");
+		return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "list_programs");
 	return 1;
 }
 

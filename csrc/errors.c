@@ -7,10 +7,17 @@
 #include "bpfmap.h"
 #include "names.h"
 
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 int bpfmap_fail_msg(lua_State *L, int err, const char *msg)
 {
@@ -20,19 +27,50 @@ int bpfmap_fail_msg(lua_State *L, int err, const char *msg)
 	return 3;
 }
 
-int bpfmap_fail(lua_State *L, int err, const char *fmt, ...)
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return true;  /* cannot tell: claim nothing */
+	return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+/* Which capability a refused operation needed and the process lacks, so
+ * that "Operation not permitted" says what to grant. */
+static const char *missing_cap(enum bpfmap_need need)
+{
+	switch (need) {
+	case BPFMAP_NEED_BPF:
+		if (!have_cap(CAP_BPF) && !have_cap(CAP_SYS_ADMIN))
+			return "the process has neither CAP_BPF nor CAP_SYS_ADMIN";
+		return NULL;
+	case BPFMAP_NEED_ADMIN:
+		if (!have_cap(CAP_SYS_ADMIN))
+			return "needs CAP_SYS_ADMIN, which the process lacks";
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
+static int vfail(lua_State *L, int err, enum bpfmap_need need, const char *fmt, va_list ap)
 {
 	const char *said = bpfmap_log_text();
+	const char *cap = err == EPERM ? missing_cap(need) : NULL;
 	luaL_Buffer b;
-	va_list ap;
 
 	luaL_buffinit(L, &b);
-	va_start(ap, fmt);
 	lua_pushvfstring(L, fmt, ap);
-	va_end(ap);
 	luaL_addvalue(&b);
 	luaL_addstring(&b, ": ");
 	luaL_addstring(&b, strerror(err));
+	if (cap) {
+		luaL_addstring(&b, " (");
+		luaL_addstring(&b, cap);
+		luaL_addchar(&b, ')');
+	}
 	if (*said) {
 		luaL_addstring(&b, " (libbpf: ");
 		luaL_addstring(&b, said);
@@ -44,6 +82,28 @@ int bpfmap_fail(lua_State *L, int err, const char *fmt, ...)
 	lua_insert(L, -2);
 	lua_pushinteger(L, err);
 	return 3;
+}
+
+int bpfmap_fail(lua_State *L, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vfail(L, err, BPFMAP_NEED_NOTHING, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+int bpfmap_fail_cap(lua_State *L, int err, enum bpfmap_need need, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vfail(L, err, need, fmt, ap);
+	va_end(ap);
+	return n;
 }
 
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...)

@@ -307,8 +307,9 @@ static int md_create(lua_State *L)
 
 		lua_pop(L, 1);
 		if (tname)
-			return bpfmap_fail(L, errno, "create %s map '%s'", tname, name);
-		return bpfmap_fail(L, errno, "create map '%s' of type %d", name, (int)type);
+			return bpfmap_fail_cap(L, errno, BPFMAP_NEED_BPF, "create %s map '%s'", tname, name);
+		return bpfmap_fail_cap(L, errno, BPFMAP_NEED_BPF, "create map '%s' of type %d", name,
+		                       (int)type);
 	}
 	md->fd = fd;
 	snprintf(what, sizeof(what), "create map '%s'", name);
@@ -347,7 +348,7 @@ static int md_from_id(lua_State *L)
 
 		md->fd = -1;
 		lua_pop(L, 1);
-		return bpfmap_fail(L, err, "from_id %I", id);
+		return bpfmap_fail_cap(L, err, BPFMAP_NEED_ADMIN, "from_id %I", id);
 	}
 	snprintf(what, sizeof(what), "from_id %lld", (long long)id);
 	return bpfmap_adopt_mapdata(L, md, what);

@@ -470,7 +470,7 @@ static int explicit_candidate(struct attempt *a, int idx)
 	md->fd = bpf_map_get_fd_by_id((__u32)id);
 	if (md->fd < 0) {
 		md->fd = -1;
-		return bpfmap_fail(L, errno, "apply: open map id %I", id);
+		return bpfmap_fail_cap(L, errno, BPFMAP_NEED_ADMIN, "apply: open map id %I", id);
 	}
 	snprintf(what, sizeof(what), "apply: map id %lld", (long long)id);
 	n = bpfmap_adopt_mapdata(L, md, what);
@@ -528,7 +528,7 @@ static int collect_candidates(struct attempt *a)
 		rc = bpfmap_walk_progs(match_prog, &pm);
 		luaL_pushresult(&ids);
 		if (rc)
-			return bpfmap_fail(L, -rc, "apply: list programs");
+			return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "apply: list programs");
 		if (!a->prog_found) {
 			if (a->o.prog_name)
 				return bpfmap_fail_msg(L, ENOENT, lua_pushfstring(L,
@@ -556,7 +556,7 @@ static int collect_candidates(struct attempt *a)
 	}
 	rc = bpfmap_walk_maps(keep_candidate, a);
 	if (rc)
-		return bpfmap_fail(L, -rc, "apply: list loaded maps");
+		return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "apply: list loaded maps");
 	return 0;
 }
 

@@ -271,9 +271,9 @@ describe("loaded maps and programs #priv", function()
       for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
       local EPERM = tostring(bpfmap.errno.EPERM)
       assert.same({
-        "nil|list_maps: Operation not permitted|" .. EPERM,
-        "nil|list_programs: Operation not permitted|" .. EPERM,
-        "false|loaded_maps: next map id after 0: Operation not permitted",
+        "nil|list_maps: Operation not permitted (needs CAP_SYS_ADMIN, which the process lacks)|" .. EPERM,
+        "nil|list_programs: Operation not permitted (needs CAP_SYS_ADMIN, which the process lacks)|" .. EPERM,
+        "false|loaded_maps: next map id after 0: Operation not permitted (needs CAP_SYS_ADMIN, which the process lacks)",
         "string",
       }, lines)
     end)

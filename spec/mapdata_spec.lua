@@ -676,8 +676,10 @@ describe("MapData", function()
       for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
       local EPERM = tostring(E.EPERM)
       assert.same({
-        "nil|create array map 'bpfmapt_unpriv': Operation not permitted|" .. EPERM,
-        "nil|from_id " .. m:id() .. ": Operation not permitted|" .. EPERM,
+        "nil|create array map 'bpfmapt_unpriv': Operation not permitted"
+          .. " (the process has neither CAP_BPF nor CAP_SYS_ADMIN)|" .. EPERM,
+        "nil|from_id " .. m:id() .. ": Operation not permitted"
+          .. " (needs CAP_SYS_ADMIN, which the process lacks)|" .. EPERM,
         "false|bad argument #1 to '?' (unknown map type 'nope')",
       }, lines)
     end)
