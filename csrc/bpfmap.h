@@ -58,6 +58,14 @@ void *bpfmap_test_type(lua_State *L, int idx, const void *key);
 extern const char bpfmap_mapdata_key, bpfmap_mapwrite_key;
 /* Whether the string at idx is exactly s (embedded NULs included). */
 bool bpfmap_is_string(lua_State *L, int idx, const char *s);
+/* Push and return a printable form of the value at idx for messages:
+ * strings with control bytes and NULs escaped, others via __tostring. */
+const char *bpfmap_show(lua_State *L, int idx);
+/* luaL_checkoption, but comparing by length (no match on a NUL prefix). */
+int bpfmap_check_option(lua_State *L, int arg, const char *def, const char *const list[]);
+/* Raise "<what>, not a table keyed by K" unless the table at idx has only
+ * the keys 1..#t. */
+void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what);
 /* Raise "bad argument #arg (<what>: <msg>)" */
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...);
 /* A string argument free of embedded NULs, named in errors as `what`. */

@@ -94,7 +94,7 @@ static int btf_find(lua_State *L)
 	                                BTF_KIND_DATASEC };
 	struct btf_handle *h = to_btf(L);
 	const char *name = bpfmap_check_path_arg(L, 2, "name");
-	int kind = kind_ids[luaL_checkoption(L, 3, "any", kinds)];
+	int kind = kind_ids[bpfmap_check_option(L, 3, "any", kinds)];
 	__s32 id = kind < 0 ? btf__find_by_name(h->btf, name)
 	                    : btf__find_by_name_kind(h->btf, name, (__u32)kind);
 

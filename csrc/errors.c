@@ -120,7 +120,8 @@ lua_Integer bpfmap_check_range(lua_State *L, int arg, const char *what,
                                lua_Integer lo, lua_Integer hi)
 {
 	int isnum;
-	lua_Integer v = lua_tointegerx(L, arg, &isnum);
+	/* numbers only: a numeric string is a caller's slip, not an integer */
+	lua_Integer v = lua_type(L, arg) == LUA_TNUMBER ? lua_tointegerx(L, arg, &isnum) : (isnum = 0);
 
 	if (!isnum) {
 		if (lua_type(L, arg) == LUA_TNUMBER)
@@ -144,7 +145,7 @@ bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
 		lua_pop(L, 1);
 		return false;
 	}
-	v = lua_tointegerx(L, -1, &isnum);
+	v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isnum) : (isnum = 0);
 	if (!isnum)
 		bpfmap_arg_error(L, tab, "field '%s' must be an integer, got %s", key,
 		                 lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1)
@@ -196,4 +197,66 @@ bool bpfmap_is_string(lua_State *L, int idx, const char *s)
 
 	/* by length: a Lua string's embedded NUL must not end the comparison */
 	return v && len == strlen(s) && memcmp(v, s, len) == 0;
+}
+
+const char *bpfmap_show(lua_State *L, int idx)
+{
+	size_t len, i;
+	const char *s;
+	luaL_Buffer b;
+
+	if (lua_type(L, idx) != LUA_TSTRING)
+		return luaL_tolstring(L, idx, NULL);
+	/* a name shown in a message must not stop at an embedded NUL, or a
+	 * refused "array\0x" would read as the valid "array"; other control
+	 * bytes are escaped too, UTF-8 passes as it is */
+	s = lua_tolstring(L, idx, &len);
+	luaL_buffinit(L, &b);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x20 && c != 0x7f) {
+			luaL_addchar(&b, (char)c);
+		} else {
+			char esc[8];
+
+			snprintf(esc, sizeof(esc), "\\x%02x", c);
+			luaL_addstring(&b, esc);
+		}
+	}
+	luaL_pushresult(&b);
+	return lua_tostring(L, -1);
+}
+
+int bpfmap_check_option(lua_State *L, int arg, const char *def, const char *const list[])
+{
+	int i;
+
+	if (def && lua_isnoneornil(L, arg)) {
+		for (i = 0; list[i]; i++)
+			if (!strcmp(list[i], def))
+				return i;
+	}
+	/* the same words as luaL_checkoption, which takes numbers as strings */
+	if (lua_type(L, arg) != LUA_TSTRING && lua_type(L, arg) != LUA_TNUMBER)
+		return luaL_typeerror(L, arg, "string");
+	for (i = 0; list[i]; i++)
+		if (bpfmap_is_string(L, arg, list[i]))
+			return i;
+	return bpfmap_arg_error(L, arg, "invalid option '%s'", bpfmap_show(L, arg));
+}
+
+void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what)
+{
+	size_t n = lua_rawlen(L, idx);
+
+	idx = lua_absindex(L, idx);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
+		    (lua_Unsigned)lua_tointeger(L, -1) > n)
+			bpfmap_arg_error(L, arg, "%s, not a table keyed by %s", what,
+			                 bpfmap_show(L, -1));
+	}
 }

@@ -61,7 +61,7 @@ static int set_log(lua_State *L)
 	static const char *const levels[] = { "off", "warn", "info", "debug", NULL };
 	int old = echo_level;
 
-	echo_level = luaL_checkoption(L, 1, NULL, levels) - 1;
+	echo_level = bpfmap_check_option(L, 1, NULL, levels) - 1;
 	lua_pushstring(L, levels[old + 1]);
 	return 1;
 }

@@ -140,18 +140,16 @@ const char *bpfmap_map_type_name(__u32 type)
 static __u32 check_map_type(lua_State *L, int def)
 {
 	__u32 t;
-	const char *name;
 
 	switch (lua_getfield(L, def, "type")) {
 	case LUA_TSTRING:
-		name = lua_tostring(L, -1);
 		/* libbpf's own table of names, walked until it runs out */
 		for (t = 0; t < 256 && bpfmap_map_type_name(t); t++)
 			if (t != 0 && bpfmap_is_string(L, -1, bpfmap_map_type_name(t))) {
 				lua_pop(L, 1);
 				return t;
 			}
-		bpfmap_arg_error(L, def, "unknown map type '%s'", name);
+		bpfmap_arg_error(L, def, "unknown map type '%s'", bpfmap_show(L, -1));
 		break;
 	case LUA_TNUMBER: {
 		lua_Integer v;
@@ -186,25 +184,15 @@ static __u32 check_flags(lua_State *L, int def)
 	case LUA_TTABLE:
 		n = lua_rawlen(L, -1);
 		/* { mmapable = true } is a likely slip for { "mmapable" } */
-		lua_pushnil(L);
-		while (lua_next(L, -2)) {
-			lua_pop(L, 1);
-			if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 ||
-			    (size_t)lua_tointeger(L, -1) > n)
-				bpfmap_arg_error(L, def, "flags must be a list of flag names, not a table "
-				                 "keyed by %s", luaL_tolstring(L, -1, NULL));
-		}
+		bpfmap_check_list(L, def, -1, "flags must be a list of flag names");
 		for (i = 1; i <= n; i++) {
-			const char *name;
-
 			if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING)
 				bpfmap_arg_error(L, def, "flags[%d] must be a flag name, got %s", (int)i,
 				                 luaL_typename(L, -1));
-			name = lua_tostring(L, -1);
 			for (j = 0; j < bpfmap_nflags && !bpfmap_is_string(L, -1, bpfmap_flag_names[j]); j++)
 				;
 			if (j == bpfmap_nflags)
-				bpfmap_arg_error(L, def, "unknown map flag '%s'", name);
+				bpfmap_arg_error(L, def, "unknown map flag '%s'", bpfmap_show(L, -1));
 			flags |= 1u << j;
 			lua_pop(L, 1);
 		}
@@ -253,7 +241,7 @@ static void check_def_fields(lua_State *L, int def)
 			for (i = 0; def_fields[i] && !known; i++)
 				known = bpfmap_is_string(L, -1, def_fields[i]);
 		if (!known)
-			bpfmap_arg_error(L, def, "unknown field '%s'", luaL_tolstring(L, -1, NULL));
+			bpfmap_arg_error(L, def, "unknown field '%s'", bpfmap_show(L, -1));
 	}
 }
 
@@ -308,8 +296,8 @@ static int md_create(lua_State *L)
 		lua_pop(L, 1);
 		if (tname)
 			return bpfmap_fail_cap(L, errno, BPFMAP_NEED_BPF, "create %s map '%s'", tname, name);
-		return bpfmap_fail_cap(L, errno, BPFMAP_NEED_BPF, "create map '%s' of type %d", name,
-		                       (int)type);
+		return bpfmap_fail_cap(L, errno, BPFMAP_NEED_BPF, "create map '%s' of type %I", name,
+		                       (lua_Integer)type);
 	}
 	md->fd = fd;
 	snprintf(what, sizeof(what), "create map '%s'", name);

@@ -128,7 +128,7 @@ static int mi_index(lua_State *L)
 	for (i = 0; fields[i]; i++)
 		if (bpfmap_is_string(L, 2, fields[i]))
 			return push_field(L, mi, fields[i]);
-	return luaL_error(L, "MapInfo has no field '%s'", luaL_tolstring(L, 2, NULL));
+	return luaL_error(L, "MapInfo has no field '%s'", bpfmap_show(L, 2));
 }
 
 /* pairs(info): the fields in a fixed, documented order */

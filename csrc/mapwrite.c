@@ -156,9 +156,11 @@ static int mw_tostring(lua_State *L)
 /* Interning makes equal triples one object; __eq guards the rest. */
 static int mw_eq(lua_State *L)
 {
-	struct mapwrite *a = check_write(L, 1), *b = check_write(L, 2);
+	struct mapwrite *a = bpfmap_test_type(L, 1, &bpfmap_mapwrite_key);
+	struct mapwrite *b = bpfmap_test_type(L, 2, &bpfmap_mapwrite_key);
 
-	lua_pushboolean(L, a->value == b->value && !strcmp(SUFFIX(a), SUFFIX(b)) &&
+	/* comparing with any other userdata is false, not an error */
+	lua_pushboolean(L, a && b && a->value == b->value && !strcmp(SUFFIX(a), SUFFIX(b)) &&
 	                       !strcmp(FIELD(a), FIELD(b)));
 	return 1;
 }
@@ -173,6 +175,7 @@ struct apply_opts {
 	const char *prog_name;
 	bool atomic;
 	bool report;         /* false: return true instead of the report */
+	lua_Number timeout;  /* seconds apply_writes keeps retrying ENOENT */
 };
 
 enum opt { OPT_MAP, OPT_MAPS, OPT_PROG, OPT_ATOMIC, OPT_TIMEOUT, OPT_INTERVAL, OPT_REPORT };
@@ -248,6 +251,7 @@ static void check_maps(lua_State *L, int opts, int idx)
 	n = (lua_Integer)lua_rawlen(L, idx);
 	if (n == 0)
 		bpfmap_arg_error(L, opts, "maps must not be empty");
+	bpfmap_check_list(L, opts, idx, "maps must be a list of MapData or map ids");
 	for (i = 1; i <= n; i++) {
 		char what[32];
 
@@ -308,9 +312,11 @@ static void read_opts(lua_State *L, int opts, struct apply_opts *o)
 		case OPT_TIMEOUT:
 		case OPT_INTERVAL:
 			check_seconds(L, opts, v, opt_names[which], which == OPT_TIMEOUT);
+			if (which == OPT_TIMEOUT)
+				o->timeout = lua_tonumber(L, v);
 			break;
 		default:
-			bpfmap_arg_error(L, opts, "unknown option '%s'", luaL_tolstring(L, k, NULL));
+			bpfmap_arg_error(L, opts, "unknown option '%s'", bpfmap_show(L, k));
 		}
 		lua_pop(L, 1);
 	}
@@ -1023,12 +1029,12 @@ static void close_owned(struct attempt *a)
 }
 
 /*
- * core.apply_once(writes, opts): one attempt at the whole batch; writes is a
- * list of BpfMapWrite or a single one.  Returns the report, or nil, message,
- * errno with nothing written.  Raises for malformed writes or opts, before
- * any syscall.
+ * One attempt at the whole batch; writes is a list of BpfMapWrite or a
+ * single one.  Leaves the report, or nil, message, errno with nothing
+ * written, on top and returns their count.  Raises for malformed writes or
+ * opts, before any syscall.  *timeout (if given) receives opts.timeout.
  */
-static int apply_once(lua_State *L)
+static int attempt(lua_State *L, lua_Number *timeout)
 {
 	struct attempt a;
 	lua_Integer i, n;
@@ -1043,6 +1049,10 @@ static int apply_once(lua_State *L)
 		return bpfmap_arg_error(L, 1, "writes must be a list of BpfMapWrite, got %s",
 		                        luaL_typename(L, 1));
 	read_opts(L, 2, &a.o);
+	if (timeout)
+		*timeout = a.o.timeout;
+	if (!single)
+		bpfmap_check_list(L, 1, 1, "writes must be a list of BpfMapWrite");
 	n = single ? 1 : (lua_Integer)lua_rawlen(L, 1);
 	if (n > INT_MAX / 2)
 		return luaL_argerror(L, 1, "too many writes");
@@ -1086,6 +1096,45 @@ static int apply_once(lua_State *L)
 	return rc;  /* the top rc values; the working state below them is dropped */
 }
 
+/* core.apply_once(writes, opts): one attempt, for the retry loop */
+static int apply_once(lua_State *L)
+{
+	return attempt(L, NULL);
+}
+
+static const char retry_key = 'r';
+
+/*
+ * bpfmap.apply_writes(writes, opts) and w:apply(opts).  In C so that a
+ * caller's mistake is reported against the caller's line and this name;
+ * only when opts.timeout asks to wait for a missing map or field does it
+ * hand over to the Lua retry loop, whose sleeps let a REPL's Ctrl-C in.
+ */
+static int apply_writes(lua_State *L)
+{
+	lua_Number timeout = 0;
+	int rc = attempt(L, &timeout), top;
+
+	if (rc != 3 || timeout <= 0 || lua_tointeger(L, -1) != ENOENT)
+		return rc;
+	top = lua_gettop(L);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &retry_key);
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, top - 1);
+	lua_call(L, 3, LUA_MULTRET);
+	return lua_gettop(L) - top;
+}
+
+/* core.set_retry(fn): the Lua loop apply_writes hands a wait over to */
+static int set_retry(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &retry_key);
+	return 0;
+}
+
 static const luaL_Reg mw_methods[] = {
 	{ "map_name_suffix", mw_suffix },
 	{ "field", mw_field },
@@ -1120,5 +1169,18 @@ int bpfmap_mapwrite_open(lua_State *L)
 		lua_pushstring(L, report_keys[i]);
 	lua_pushcclosure(L, apply_once, RK_COUNT - 1);
 	lua_setfield(L, -2, "apply_once");
+	for (i = 1; i < RK_COUNT; i++)
+		lua_pushstring(L, report_keys[i]);
+	lua_pushcclosure(L, apply_writes, RK_COUNT - 1);
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, "apply_writes");
+	/* w:apply(opts) is apply_writes with the write as its list */
+	lua_getfield(L, -2, "BpfMapWrite");
+	lua_getfield(L, -1, "methods");
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "apply");
+	lua_pop(L, 3);
+	lua_pushcfunction(L, set_retry);
+	lua_setfield(L, -2, "set_retry");
 	return 0;
 }

@@ -11,22 +11,8 @@ local MapData = bpfmap.MapData
 local OBJ = "build/fixtures/globals.bpf.o"
 local BPF_PROG_TYPE_TRACEPOINT = 5
 
-local PID = (function()
-  local f = assert(io.open("/proc/self/stat", "r"))
-  local pid = f:read("n")
-  f:close()
-  return math.tointeger(pid)
-end)()
 
--- How many BPF descriptors this process holds.
-local function bpf_fd_count()
-  collectgarbage() -- finalise what earlier tests dropped, so counts compare
-  local n = 0
-  for line in bpffs.sh("ls -l /proc/" .. PID .. "/fd"):gmatch("[^\n]+") do
-    if line:find("anon_inode:bpf-", 1, true) then n = n + 1 end
-  end
-  return n
-end
+local bpf_fd_count = require("spec.helpers.proc").bpf_fd_count
 
 local counter = 0
 local function uniq()

@@ -8,6 +8,7 @@ local bpfmap = require "bpfmap"
 local bpffs = require "spec.helpers.bpffs"
 local bpfobj = require "spec.helpers.bpfobj"
 local priv = require("spec.helpers.priv").bind(_ENV)
+local proc = require "spec.helpers.proc"
 local json = require "dkjson"
 
 local MapData = bpfmap.MapData
@@ -857,10 +858,10 @@ describe("MapData", function()
     it("a regular file: nil, 'not a BPF map', EINVAL, no fd leak", function()
       local f, fd, path = open_regular_file()
       collectgarbage()
-      local before = trim(bpffs.sh("ls /proc/" .. PID .. "/fd | wc -l"))
+      local before = proc.fd_count()
       local m, msg, errno = MapData.from_fd(fd)
       collectgarbage()
-      local after = trim(bpffs.sh("ls /proc/" .. PID .. "/fd | wc -l"))
+      local after = proc.fd_count()
       f:close()
       os.remove(path)
       assert.is_nil(m)

@@ -32,33 +32,33 @@ local ENOENT = core.errno.ENOENT
 local apply_once, monotonic, sleep = core.apply_once, core.monotonic, core.sleep
 local DEFAULT_INTERVAL = 0.1
 
---- Apply a batch of BpfMapWrite, all or nothing.
--- opts: map (MapData or id) | maps (list) | prog (id or name) to narrow the
--- candidate maps; atomic (refuse read-modify-write); timeout (seconds to keep
--- retrying while a map or field is not there yet, default 0); interval
--- (seconds between tries, default 0.1).
--- Returns the report (a list, one entry per write), or nil, message, errno.
-function M.apply_writes(writes, opts)
-  local report, msg, err = apply_once(writes, opts) -- raises on bad arguments
-  if report or err ~= ENOENT or not opts or not opts.timeout or opts.timeout == 0 then
-    return report, msg, err
-  end
+-- bpfmap.apply_writes (C) hands over here when a first attempt found no map
+-- or field yet (ENOENT) and opts.timeout asks to wait: the program may load
+-- after the script starts. Only ENOENT is retried; the arguments were
+-- checked by the first attempt.
+core.set_retry(function(writes, opts, msg)
   local timeout, interval = opts.timeout, opts.interval or DEFAULT_INTERVAL
   local deadline = monotonic() + timeout
   while true do
     local left = deadline - monotonic()
     if left <= 0 then
-      return nil, string.format("%s (gave up after %gs)", msg, timeout), err
+      return nil, string.format("%s (gave up after %gs)", msg, timeout), ENOENT
     end
     sleep(math.min(interval, left))
-    report, msg, err = apply_once(writes, opts)
-    if report or err ~= ENOENT then
-      return report, msg, err
+    local report, err, errno = apply_once(writes, opts)
+    if report or errno ~= ENOENT then
+      return report, err, errno
     end
+    msg = err
   end
-end
+end)
 
---- w:apply(opts): apply_writes({ w }, opts), without building the list
-core.BpfMapWrite.methods.apply = M.apply_writes
+--- Apply a batch of BpfMapWrite, all or nothing; w:apply(opts) is the same
+-- for one write. opts: map (MapData or id) | maps (list) | prog (id or name)
+-- narrow the candidate maps; atomic (refuse read-modify-write); timeout
+-- (seconds to keep retrying while a map or field is not there yet, default
+-- 0); interval (seconds between tries, default 0.1); report (default true).
+-- Returns the report (a list, one entry per write), or nil, message, errno.
+M.apply_writes = core.apply_writes
 
 return M
