@@ -24,7 +24,7 @@ TESTS_C  := build/tests/test_names build/tests/test_btf_path
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all deps build test demo repl bench clean unit fuzz
+.PHONY: all deps build test demo repl bench clean unit fuzz test-asan test-valgrind
 all: build
 
 deps:
@@ -89,3 +89,57 @@ build/bench/c_store: bench/c_store.c
 
 clean:
 	rm -rf build
+
+# ---- Concurrency spec tools (issue 7): plain C + libbpf helpers that
+# spec/concurrency_spec.lua runs: attach (keeps a BPF object's programs
+# attached until its stdin closes), fire_getpid, rmw_writer. A separate
+# prerequisite line, since `test:`'s own list is expanded when it is read.
+TOOLS := build/tools/attach build/tools/fire_getpid build/tools/rmw_writer
+
+build/tools:
+	mkdir -p $@
+
+build/tools/%: tests/tools/%.c | build/tools
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $< -lbpf
+
+test: $(TOOLS)
+
+# ---- Sanitizers and memcheck (issue 7).  Both run `make test` itself (same
+# prerequisites, same suite) with LUA set to spec/support/checked_lua.sh,
+# which runs lua5.4 under the tool, fails on any report and ends with the
+# plain summary line.  --ignore-lua: busted would otherwise re-exec itself
+# (.busted's `lua`), outside valgrind.
+# test-asan: bpfmap.core built with ASan + UBSan into build/asan/ (never over
+# build/bpfmap/core.so), and the ASan runtime it links LD_PRELOADed into
+# lua5.4.  clang, not gcc: clang's one shared runtime holds the UBSan
+# handlers too, so UBSan reports follow ASan's log_path into files; with
+# gcc 12, libubsan next to a preloaded libasan ignores log_path and writes
+# to stderr, where a spec that captures a child's output could hide it.
+ASAN_CC     ?= clang
+ASAN_CFLAGS ?= -O1 -g -fno-omit-frame-pointer
+ASAN_RT      = $(shell $(ASAN_CC) -print-file-name=libclang_rt.asan-$(shell uname -m).so)
+ASAN_CORE   := build/asan/bpfmap/core.so
+VG_SHIM     := build/valgrind/vg_bpf_defined.so
+CHECKED_LUA  = bash $(CURDIR)/spec/support/checked_lua.sh
+
+$(ASAN_CORE): $(SRCS) $(HDRS) Makefile
+	@mkdir -p $(@D)
+	$(ASAN_CC) -std=gnu11 $(ASAN_CFLAGS) $(WARN) -fPIC -I$(LUA_INC) \
+		-fsanitize=address,undefined -fno-sanitize-recover=all -shared-libasan \
+		-shared -o $@ $(SRCS) -lbpf
+
+test-asan: deps $(ASAN_CORE)
+	@$(MAKE) --no-print-directory test BUSTED_ARGS='--ignore-lua $(BUSTED_ARGS)' \
+		LUA='BPFMAP_ASAN_RT=$(ASAN_RT) $(CHECKED_LUA) asan $(LUA)'
+
+# test-valgrind: memcheck on the lua5.4 running the specs, normal build,
+# spec/support/valgrind.supp; the few specs spec/support/valgrind.exclude
+# names (valgrind makes their timing and /proc/PID/maps checks false) are
+# left out and counted as skipped.
+$(VG_SHIM): spec/support/vg_bpf_defined.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -fPIC -shared -o $@ $< -ldl
+
+test-valgrind: deps $(VG_SHIM)
+	@$(MAKE) --no-print-directory test BUSTED_ARGS='--ignore-lua $(BUSTED_ARGS)' \
+		LUA='$(CHECKED_LUA) valgrind $(LUA)'

@@ -1,0 +1,119 @@
+/*
+ * LD_PRELOADed into lua5.4 by `make test-valgrind` only.
+ *
+ * Valgrind 3.19 models bpf(BPF_OBJ_GET_INFO_BY_FD) as writing the info
+ * struct itself, but not the buffers the info struct points to, which the
+ * kernel fills too.  Everything read from them is then "uninitialised" to
+ * memcheck: the whole BTF blob of btf__load_from_kernel_by_id (so every BTF
+ * walk in libbpf and in bpfmap's btf_path.c) and a program's map ids
+ * (discover.c).  Suppressing those reports would mean suppressing
+ * uninitialised-value errors in bpfmap's own functions, i.e. hiding the bugs
+ * memcheck is run to find.  Instead this wraps libc's syscall(), through
+ * which libbpf makes every bpf() call, and after a successful
+ * BPF_OBJ_GET_INFO_BY_FD marks as defined exactly the bytes the kernel
+ * wrote there (the same min(asked, available) the kernel copies):
+ *
+ *   BTF object:  bpf_btf_info.btf, min(btf_size asked, btf_size returned)
+ *   program:     bpf_prog_info.map_ids, min(nr_map_ids asked, returned) ids
+ *
+ * Other nested buffers (a program's instructions, line info, ...) are left
+ * alone: bpfmap never asks for them, and if it ever does memcheck will say
+ * so rather than this file guessing.  Outside valgrind the client request
+ * is a no-op, so children that inherit LD_PRELOAD are unaffected.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <valgrind/memcheck.h>
+
+#define ENDS(type, field) (offsetof(type, field) + sizeof(((type *)0)->field))
+
+static long (*real_syscall)(long, ...);
+
+enum kind { OTHER, BTF, PROG };
+
+/* what the descriptor is, from the anon inode's name in /proc/self/fd */
+static enum kind fd_kind(int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return OTHER;
+	link[n] = '\0';
+	if (strcmp(link, "anon_inode:btf") == 0)
+		return BTF;
+	if (strcmp(link, "anon_inode:bpf-prog") == 0)
+		return PROG;
+	return OTHER;
+}
+
+static long bpf_get_info(union bpf_attr *attr, unsigned int size)
+{
+	__u32 len = attr->info.info_len, asked = 0;
+	void *info = (void *)(unsigned long)attr->info.info;
+	int saved = errno;
+	enum kind kind = fd_kind((int)attr->info.bpf_fd);
+	long rc;
+
+	errno = saved;
+	if (kind == BTF && len >= ENDS(struct bpf_btf_info, btf_size))
+		asked = ((struct bpf_btf_info *)info)->btf_size;
+	else if (kind == PROG && len >= ENDS(struct bpf_prog_info, map_ids))
+		asked = ((struct bpf_prog_info *)info)->nr_map_ids;
+
+	rc = real_syscall(__NR_bpf, (long)BPF_OBJ_GET_INFO_BY_FD, attr, (long)size);
+	if (rc != 0 || asked == 0)
+		return rc;
+	saved = errno;
+	if (kind == BTF) {
+		struct bpf_btf_info *b = info;
+		__u32 n = b->btf_size < asked ? b->btf_size : asked;
+
+		if (b->btf)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)b->btf, n);
+	} else {
+		struct bpf_prog_info *p = info;
+		__u32 n = p->nr_map_ids < asked ? p->nr_map_ids : asked;
+
+		if (p->map_ids)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)p->map_ids,
+			                          (size_t)n * sizeof(__u32));
+	}
+	errno = saved;
+	return rc;
+}
+
+long syscall(long nr, ...)
+{
+	long a[6];
+	va_list ap;
+
+	if (!real_syscall)
+		real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	va_start(ap, nr);
+	if (nr == __NR_bpf) {
+		int cmd = va_arg(ap, int);	/* libbpf passes an enum bpf_cmd */
+		union bpf_attr *attr = va_arg(ap, union bpf_attr *);
+		unsigned int size = va_arg(ap, unsigned int);
+
+		va_end(ap);
+		if (cmd == BPF_OBJ_GET_INFO_BY_FD && attr && size >= ENDS(union bpf_attr, info.info))
+			return bpf_get_info(attr, size);
+		return real_syscall(nr, (long)cmd, attr, (long)size);
+	}
+	/* as glibc's own syscall(): six argument registers, used or not */
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
