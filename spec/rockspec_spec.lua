@@ -6,7 +6,7 @@ local priv = require("spec.helpers.priv").bind(_ENV)
 local bpffs = require "spec.helpers.bpffs"
 local sh, quote = bpffs.sh, bpffs.quote
 
-describe("rockspec", function()
+priv.describe("rockspec #priv", function()
   local tmp
 
   setup(function()
@@ -17,7 +17,7 @@ describe("rockspec", function()
     if tmp then sh("rm -rf " .. quote(tmp)) end
   end)
 
-  priv.it("installs with luarocks make into a --tree and loads from it #priv", function()
+  it("installs with luarocks make into a --tree and loads from it", function()
     local tree = tmp .. "/tree"
     sh("cd " .. quote(tmp) .. " && luarocks --lua-version=5.4 make --tree "
       .. quote(tree) .. " rockspec/bpfmap-scm-1.rockspec")
