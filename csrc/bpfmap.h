@@ -4,6 +4,7 @@
  *   log.c      capture of libbpf's messages
  *   errors.c   the nil, message, errno convention and argument helpers
  *   mapdata.c  MapData: a descriptor of one BPF map, its mmap and BTF
+ *   elements.c element operations on a MapData (lookup, update, pairs, ...)
  *   mapinfo.c  MapInfo: a snapshot of bpf_map_info plus fdinfo facts
  *   discover.c walking the kernel's loaded maps and programs
  *   btf.c      Btf: a handle to a kernel BTF object (for MapData.create)
@@ -100,6 +101,10 @@ struct mapdata *bpfmap_test_mapdata(lua_State *L, int idx);
 int bpfmap_adopt_mapdata(lua_State *L, struct mapdata *md, const char *what);
 /* Map the value region read-write once; 0 or negative errno. */
 int bpfmap_mapdata_mmap(struct mapdata *md);
+
+/* ---- elements.c ---- */
+/* Adds lookup, update, delete, ... to MapData's methods; pushes nothing. */
+int bpfmap_elements_open(lua_State *L);
 
 /* ---- mapinfo.c ---- */
 extern const char *const bpfmap_flag_names[];  /* by bit */

@@ -65,6 +65,7 @@ int luaopen_bpfmap_core(lua_State *L)
 	lua_setfield(L, -2, "errno");
 	bpfmap_mapinfo_open(L);
 	bpfmap_mapdata_open(L);
+	bpfmap_elements_open(L);
 	lua_setfield(L, -2, "MapData");
 	bpfmap_mapwrite_open(L);
 	bpfmap_discover_open(L);

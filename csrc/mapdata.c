@@ -28,15 +28,6 @@
 #endif
 
 
-static struct mapdata *to_mapdata(lua_State *L)
-{
-	struct mapdata *md = luaL_checkudata(L, 1, BPFMAP_MAPDATA);
-
-	if (md->fd < 0)
-		luaL_error(L, "attempt to use a closed MapData");
-	return md;
-}
-
 const char bpfmap_mapdata_key = 'm';
 
 struct mapdata *bpfmap_test_mapdata(lua_State *L, int idx)
@@ -364,7 +355,7 @@ static int md_from_fd(lua_State *L)
 /* m:pin(path) */
 static int md_pin(lua_State *L)
 {
-	struct mapdata *md = to_mapdata(L);
+	struct mapdata *md = bpfmap_check_mapdata(L, 1);
 	const char *path = bpfmap_check_path_arg(L, 2, "path");
 	char dir[PATH_MAX];
 	struct statfs st;
@@ -392,21 +383,21 @@ static int md_pin(lua_State *L)
 /* m:fd() */
 static int md_fd(lua_State *L)
 {
-	lua_pushinteger(L, to_mapdata(L)->fd);
+	lua_pushinteger(L, bpfmap_check_mapdata(L, 1)->fd);
 	return 1;
 }
 
 /* m:id(): the kernel's id, known since open, so no syscall */
 static int md_id(lua_State *L)
 {
-	lua_pushinteger(L, to_mapdata(L)->info.id);
+	lua_pushinteger(L, bpfmap_check_mapdata(L, 1)->info.id);
 	return 1;
 }
 
 /* m:info(): a fresh MapInfo from the kernel */
 static int md_info(lua_State *L)
 {
-	struct mapdata *md = to_mapdata(L);
+	struct mapdata *md = bpfmap_check_mapdata(L, 1);
 	struct bpf_map_info info;
 	int err = read_info(md->fd, &info);
 

@@ -34,7 +34,7 @@ build = {
     ["bpfmap.core"] = {
       sources = {
         "csrc/btf.c", "csrc/btf_cache.c", "csrc/btf_path.c", "csrc/core.c",
-        "csrc/discover.c", "csrc/errors.c", "csrc/log.c", "csrc/mapdata.c",
+        "csrc/discover.c", "csrc/elements.c", "csrc/errors.c", "csrc/log.c", "csrc/mapdata.c",
         "csrc/mapinfo.c", "csrc/mapwrite.c", "csrc/names.c",
       },
       defines = { "_GNU_SOURCE" },

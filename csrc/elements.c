@@ -1,0 +1,464 @@
+/*
+ * Element operations on a MapData: lookup, update, delete,
+ * lookup_and_delete, next_key, pairs, freeze, and push/pop/peek for the
+ * keyless maps (queue, stack, bloom_filter).
+ *
+ * Keys and values are Lua binary strings of exactly the map's key_size and
+ * value_size bytes, checked before any syscall.  Per-CPU maps take and give
+ * a list of strings, one per possible CPU; the kernel's layout is
+ * round_up(value_size, 8) bytes per CPU, sliced and padded here.  Every
+ * argument is checked and every buffer allocated before the syscall, so no
+ * Lua error ever crosses a libbpf frame.
+ */
+#include "bpfmap.h"
+
+#include <errno.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+static const char *const update_flag_names[] = { "any", "noexist", "exist", "lock", NULL };
+static const __u64 update_flag_values[] = { BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK };
+
+static bool is_percpu(const struct mapdata *md)
+{
+	switch (md->info.type) {
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_PERCPU_ARRAY:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+	case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool is_keyless(const struct mapdata *md)
+{
+	return md->info.type == BPF_MAP_TYPE_QUEUE || md->info.type == BPF_MAP_TYPE_STACK ||
+	       md->info.type == BPF_MAP_TYPE_BLOOM_FILTER;
+}
+
+/* Push and return the map's type name for messages. */
+static const char *type_name(lua_State *L, const struct mapdata *md)
+{
+	const char *t = bpfmap_map_type_name(md->info.type);
+
+	if (t)
+		return lua_pushstring(L, t);
+	return lua_pushfstring(L, "type %d", (int)md->info.type);
+}
+
+/* nil, "<op> map 'name' (id N): <strerror>", err */
+static int fail(lua_State *L, const struct mapdata *md, int err, const char *op)
+{
+	return bpfmap_fail(L, err, "%s map '%s' (id %I)", op, md->info.name,
+	                   (lua_Integer)md->info.id);
+}
+
+/* The same, raised: for the pairs iterator, which has no room for it. */
+static int raise_fail(lua_State *L, const struct mapdata *md, int err, const char *op)
+{
+	fail(L, md, err, op);
+	lua_pop(L, 1);   /* errno */
+	return lua_error(L);
+}
+
+/* The MapData at 1, open, of a keyed type (not queue/stack/bloom_filter). */
+static struct mapdata *check_keyed(lua_State *L, const char *op)
+{
+	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+
+	if (is_keyless(md))
+		bpfmap_arg_error(L, 1, "map '%s' (id %I) is a %s map, which has no keys; "
+		                 "use push, pop and peek, not %s", md->info.name,
+		                 (lua_Integer)md->info.id, type_name(L, md), op);
+	return md;
+}
+
+/* A string of exactly want bytes at arg, named `what` in errors. */
+static const char *check_bytes(lua_State *L, int arg, const char *what, size_t want)
+{
+	size_t len;
+	const char *s;
+
+	if (lua_type(L, arg) != LUA_TSTRING)
+		bpfmap_arg_error(L, arg, "%s must be a string of %I bytes, got %s", what,
+		                 (lua_Integer)want, luaL_typename(L, arg));
+	s = lua_tolstring(L, arg, &len);
+	if (len != want)
+		bpfmap_arg_error(L, arg, "%s must be %I bytes, got %I", what, (lua_Integer)want,
+		                 (lua_Integer)len);
+	return s;
+}
+
+static const char *check_key(lua_State *L, struct mapdata *md, int arg)
+{
+	return check_bytes(L, arg, "key", md->info.key_size);
+}
+
+/* Bytes one CPU's value takes in the kernel's per-CPU layout. */
+static size_t percpu_stride(const struct mapdata *md)
+{
+	return ((size_t)md->info.value_size + 7) & ~(size_t)7;
+}
+
+/*
+ * How many values a lookup gives (1, or the possible CPUs of a per-CPU
+ * map) and the bytes of the buffer it needs; 0 or a negative errno.
+ */
+static int value_layout(const struct mapdata *md, int *ncpus, size_t *size)
+{
+	if (!is_percpu(md)) {
+		*ncpus = 1;
+		*size = md->info.value_size;
+		return 0;
+	}
+	*ncpus = libbpf_num_possible_cpus();
+	if (*ncpus < 0)
+		return *ncpus;
+	*size = percpu_stride(md) * (size_t)*ncpus;
+	return 0;
+}
+
+/* Push the value in buf: a string, or a list of ncpus strings. */
+static void push_value(lua_State *L, const struct mapdata *md, const char *buf, int ncpus)
+{
+	size_t stride = percpu_stride(md);
+	int i;
+
+	if (!is_percpu(md)) {
+		lua_pushlstring(L, buf, md->info.value_size);
+		return;
+	}
+	lua_createtable(L, ncpus, 0);
+	for (i = 0; i < ncpus; i++) {
+		lua_pushlstring(L, buf + (size_t)i * stride, md->info.value_size);
+		lua_rawseti(L, -2, i + 1);
+	}
+}
+
+/*
+ * The value argument at arg, in the kernel's layout: the string itself, or
+ * for a per-CPU map a scratch buffer (left on the stack) filled from a list
+ * of exactly ncpus strings.
+ */
+static const void *check_value(lua_State *L, struct mapdata *md, int arg, int ncpus, size_t size)
+{
+	size_t stride = percpu_stride(md), len, n;
+	char *buf;
+	int i;
+
+	if (!is_percpu(md))
+		return check_bytes(L, arg, "value", md->info.value_size);
+	if (lua_type(L, arg) != LUA_TTABLE)
+		bpfmap_arg_error(L, arg, "value must be a list of %d strings (one per possible CPU), "
+		                 "got %s", ncpus, luaL_typename(L, arg));
+	bpfmap_check_list(L, arg, arg, "value must be a list of strings");
+	n = lua_rawlen(L, arg);
+	if (n != (size_t)ncpus)
+		bpfmap_arg_error(L, arg, "value must be a list of %d strings (one per possible CPU), "
+		                 "got %I", ncpus, (lua_Integer)n);
+	buf = lua_newuserdatauv(L, size ? size : 1, 0);
+	memset(buf, 0, size);
+	for (i = 0; i < ncpus; i++) {
+		const char *s;
+
+		if (lua_rawgeti(L, arg, i + 1) != LUA_TSTRING)
+			bpfmap_arg_error(L, arg, "value[%d] must be a string of %I bytes, got %s", i + 1,
+			                 (lua_Integer)md->info.value_size, luaL_typename(L, -1));
+		s = lua_tolstring(L, -1, &len);
+		if (len != md->info.value_size)
+			bpfmap_arg_error(L, arg, "value[%d] must be %I bytes, got %I", i + 1,
+			                 (lua_Integer)md->info.value_size, (lua_Integer)len);
+		memcpy(buf + (size_t)i * stride, s, len);
+		lua_pop(L, 1);
+	}
+	return buf;
+}
+
+/* A scratch buffer of size bytes on the stack (never a zero-byte one). */
+static char *scratch(lua_State *L, size_t size)
+{
+	return lua_newuserdatauv(L, size ? size : 1, 0);
+}
+
+/* Shared by lookup and lookup_and_delete. */
+static int lookup_common(lua_State *L, const char *op, bool and_delete)
+{
+	struct mapdata *md = check_keyed(L, op);
+	const char *key = check_key(L, md, 2);
+	size_t size;
+	int ncpus, err, r;
+	char *buf;
+
+	err = value_layout(md, &ncpus, &size);
+	if (err)
+		return fail(L, md, -err, op);
+	buf = scratch(L, size);
+	bpfmap_log_clear();
+	r = and_delete ? bpf_map_lookup_and_delete_elem(md->fd, key, buf)
+	               : bpf_map_lookup_elem(md->fd, key, buf);
+	if (r) {
+		err = errno;
+		if (err == ENOENT) {
+			lua_pushnil(L);
+			return 1;
+		}
+		return fail(L, md, err, op);
+	}
+	push_value(L, md, buf, ncpus);
+	return 1;
+}
+
+/* m:lookup(key) --> value | nil (missing) | nil, msg, errno */
+static int el_lookup(lua_State *L)
+{
+	return lookup_common(L, "lookup", false);
+}
+
+/* m:lookup_and_delete(key) --> value | nil (missing) | nil, msg, errno */
+static int el_lookup_and_delete(lua_State *L)
+{
+	return lookup_common(L, "lookup_and_delete", true);
+}
+
+/* m:update(key, value [, flags]) --> true | nil, msg, errno */
+static int el_update(lua_State *L)
+{
+	struct mapdata *md = check_keyed(L, "update");
+	const char *key = check_key(L, md, 2);
+	const void *value;
+	size_t size;
+	int ncpus, err, flag;
+
+	/* the flag first: check_value's scratch buffer may land at index 4 */
+	flag = bpfmap_check_option(L, 4, "any", update_flag_names);
+	err = value_layout(md, &ncpus, &size);
+	if (err)
+		return fail(L, md, -err, "update");
+	value = check_value(L, md, 3, ncpus, size);
+	bpfmap_log_clear();
+	if (bpf_map_update_elem(md->fd, key, value, update_flag_values[flag]))
+		return fail(L, md, errno, "update");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* m:delete(key) --> true | nil, msg, errno */
+static int el_delete(lua_State *L)
+{
+	struct mapdata *md = check_keyed(L, "delete");
+	const char *key = check_key(L, md, 2);
+
+	bpfmap_log_clear();
+	if (bpf_map_delete_elem(md->fd, key))
+		return fail(L, md, errno, "delete");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/*
+ * The key after key (NULL: the first) pushed, 0; or ENOENT at the end
+ * (nothing pushed), or another errno (nothing pushed).
+ */
+static int next_key(lua_State *L, struct mapdata *md, const char *key)
+{
+	char *buf = scratch(L, md->info.key_size);
+	int err;
+
+	bpfmap_log_clear();
+	if (bpf_map_get_next_key(md->fd, key, buf)) {
+		err = errno;
+		lua_pop(L, 1);
+		return err;
+	}
+	lua_pushlstring(L, buf, md->info.key_size);
+	lua_remove(L, -2);
+	return 0;
+}
+
+/* m:next_key([key]) --> key | nil (at the end) | nil, msg, errno */
+static int el_next_key(lua_State *L)
+{
+	struct mapdata *md = check_keyed(L, "next_key");
+	const char *key = lua_isnoneornil(L, 2) ? NULL : check_key(L, md, 2);
+	int err = next_key(L, md, key);
+
+	if (err == ENOENT) {
+		lua_pushnil(L);
+		return 1;
+	}
+	if (err)
+		return fail(L, md, err, "next_key");
+	return 1;
+}
+
+/*
+ * The pairs iterator: (m, previous key) --> key, value | nil.  A key that
+ * vanishes between next_key and lookup is skipped by asking again for the
+ * key after the same previous one (as bcc skips it), so the walk goes on
+ * from where it was rather than from a key the map no longer has, which a
+ * hash map would answer with its first key again.
+ */
+static int pairs_next(lua_State *L)
+{
+	struct mapdata *md = check_keyed(L, "pairs");
+	const char *prev = lua_isnoneornil(L, 2) ? NULL : check_key(L, md, 2);
+	size_t size;
+	int ncpus, err;
+	char *buf;
+
+	err = value_layout(md, &ncpus, &size);
+	if (err)
+		return raise_fail(L, md, -err, "pairs over");
+	buf = scratch(L, size);
+	for (;;) {
+		err = next_key(L, md, prev);
+		if (err == ENOENT)
+			return 0;
+		if (err)
+			return raise_fail(L, md, err, "pairs (next_key) over");
+		if (bpf_map_lookup_elem(md->fd, lua_tostring(L, -1), buf) == 0) {
+			push_value(L, md, buf, ncpus);
+			return 2;
+		}
+		err = errno;
+		if (err != ENOENT)
+			return raise_fail(L, md, err, "pairs (lookup) over");
+		lua_pop(L, 1);   /* vanished: ask again after prev */
+	}
+}
+
+/* for k, v in m:pairs() do ... end */
+static int el_pairs(lua_State *L)
+{
+	check_keyed(L, "pairs");
+	lua_pushcfunction(L, pairs_next);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
+/* m:freeze() --> true | nil, msg, errno */
+static int el_freeze(lua_State *L)
+{
+	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+
+	bpfmap_log_clear();
+	if (bpf_map_freeze(md->fd))
+		return fail(L, md, errno, "freeze");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* The MapData at 1, open, a queue or stack (or also a bloom_filter). */
+static struct mapdata *check_keyless(lua_State *L, const char *method, bool bloom)
+{
+	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+
+	if (md->info.type == BPF_MAP_TYPE_QUEUE || md->info.type == BPF_MAP_TYPE_STACK ||
+	    (bloom && md->info.type == BPF_MAP_TYPE_BLOOM_FILTER))
+		return md;
+	bpfmap_arg_error(L, 1, "map '%s' (id %I) is a %s map; %s needs a %s map",
+	                 md->info.name, (lua_Integer)md->info.id, type_name(L, md), method,
+	                 bloom ? "queue, stack or bloom_filter" : "queue or stack");
+	return NULL;
+}
+
+/* m:push(value [, flags]) --> true | nil, msg, errno */
+static int el_push(lua_State *L)
+{
+	struct mapdata *md = check_keyless(L, "push", true);
+	const char *value = check_bytes(L, 2, "value", md->info.value_size);
+	int flag = bpfmap_check_option(L, 3, "any", update_flag_names);
+
+	bpfmap_log_clear();
+	if (bpf_map_update_elem(md->fd, NULL, value, update_flag_values[flag]))
+		return fail(L, md, errno, "push to");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int pop_or_peek(lua_State *L, const char *method, const char *op, bool pop)
+{
+	struct mapdata *md = check_keyless(L, method, false);
+	char *buf = scratch(L, md->info.value_size);
+	int r;
+
+	bpfmap_log_clear();
+	r = pop ? bpf_map_lookup_and_delete_elem(md->fd, NULL, buf)
+	        : bpf_map_lookup_elem(md->fd, NULL, buf);
+	if (r) {
+		int err = errno;
+
+		if (err == ENOENT) {
+			lua_pushnil(L);
+			return 1;
+		}
+		return fail(L, md, err, op);
+	}
+	lua_pushlstring(L, buf, md->info.value_size);
+	return 1;
+}
+
+/* m:pop() --> value | nil (empty) | nil, msg, errno */
+static int el_pop(lua_State *L)
+{
+	return pop_or_peek(L, "pop", "pop from", true);
+}
+
+/*
+ * m:peek() --> value | nil (empty) | nil, msg, errno, for a queue or stack;
+ * m:peek(value) --> true (maybe present) | false | nil, msg, errno for a
+ * bloom_filter, whose lookup takes the value to test.
+ */
+static int el_peek(lua_State *L)
+{
+	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+	const char *value;
+	char *buf;
+	int err;
+
+	if (md->info.type != BPF_MAP_TYPE_BLOOM_FILTER)
+		return pop_or_peek(L, "peek", "peek at", false);
+	value = check_bytes(L, 2, "value", md->info.value_size);
+	/* a copy: the kernel is handed a writable buffer, never a Lua string */
+	buf = scratch(L, md->info.value_size);
+	memcpy(buf, value, md->info.value_size);
+	bpfmap_log_clear();
+	if (bpf_map_lookup_elem(md->fd, NULL, buf) == 0) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	err = errno;
+	if (err == ENOENT) {
+		lua_pushboolean(L, 0);
+		return 1;
+	}
+	return fail(L, md, err, "peek at");
+}
+
+static const luaL_Reg el_methods[] = {
+	{ "lookup", el_lookup },
+	{ "update", el_update },
+	{ "delete", el_delete },
+	{ "lookup_and_delete", el_lookup_and_delete },
+	{ "next_key", el_next_key },
+	{ "pairs", el_pairs },
+	{ "freeze", el_freeze },
+	{ "push", el_push },
+	{ "pop", el_pop },
+	{ "peek", el_peek },
+	{ NULL, NULL },
+};
+
+/* Adds the element methods to MapData's method table. */
+int bpfmap_elements_open(lua_State *L)
+{
+	luaL_getmetatable(L, BPFMAP_MAPDATA);
+	lua_getfield(L, -1, "__index");
+	luaL_setfuncs(L, el_methods, 0);
+	lua_pop(L, 2);
+	return 0;
+}
