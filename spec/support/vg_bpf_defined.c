@@ -16,6 +16,13 @@
  *   BTF object:  bpf_btf_info.btf, min(btf_size asked, btf_size returned)
  *   program:     bpf_prog_info.map_ids, min(nr_map_ids asked, returned) ids
  *
+ * and after a successful element read, the buffer the kernel wrote:
+ *
+ *   BPF_MAP_LOOKUP_ELEM, BPF_MAP_LOOKUP_AND_DELETE_ELEM: attr->value, the
+ *       map's value_size (per-CPU maps: round_up(value_size, 8) for each
+ *       possible CPU)
+ *   BPF_MAP_GET_NEXT_KEY: attr->next_key, the map's key_size
+ *
  * Other nested buffers (a program's instructions, line info, ...) are left
  * alone: bpfmap never asks for them, and if it ever does memcheck will say
  * so rather than this file guessing.  Outside valgrind the client request
@@ -93,6 +100,80 @@ static long bpf_get_info(union bpf_attr *attr, unsigned int size)
 	return rc;
 }
 
+static int possible_cpus(void)
+{
+	static int n;
+	char buf[128];
+	FILE *f;
+	int a, b, pos = 0, used;
+
+	if (n)
+		return n;
+	f = fopen("/sys/devices/system/cpu/possible", "re");
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return n = 1;
+	}
+	fclose(f);
+	/* "0-1", "0,2-5", ... */
+	while (sscanf(buf + pos, "%d%n", &a, &used) == 1) {
+		pos += used;
+		b = a;
+		if (buf[pos] == '-' && sscanf(buf + pos + 1, "%d%n", &b, &used) == 1)
+			pos += used + 1;
+		n += b - a + 1;
+		if (buf[pos] != ',')
+			break;
+		pos++;
+	}
+	return n ? n : (n = 1);
+}
+
+/* The map's key and value sizes as the kernel reports them. */
+static int map_sizes(int fd, __u32 *key_size, size_t *value_bytes)
+{
+	struct bpf_map_info info;
+	union bpf_attr attr;
+
+	memset(&info, 0, sizeof(info));
+	memset(&attr, 0, sizeof(attr));
+	attr.info.bpf_fd = (__u32)fd;
+	attr.info.info_len = sizeof(info);
+	attr.info.info = (__u64)(unsigned long)&info;
+	if (real_syscall(__NR_bpf, (long)BPF_OBJ_GET_INFO_BY_FD, &attr, (long)sizeof(attr)))
+		return -1;
+	*key_size = info.key_size;
+	switch (info.type) {
+	case BPF_MAP_TYPE_PERCPU_HASH:
+	case BPF_MAP_TYPE_PERCPU_ARRAY:
+	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+	case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE:
+		*value_bytes = (size_t)((info.value_size + 7) & ~7u) * (size_t)possible_cpus();
+		break;
+	default:
+		*value_bytes = info.value_size;
+	}
+	return 0;
+}
+
+static long bpf_elem_read(int cmd, union bpf_attr *attr, unsigned int size)
+{
+	long rc = real_syscall(__NR_bpf, (long)cmd, attr, (long)size);
+	int saved = errno;
+	__u32 key_size;
+	size_t value_bytes;
+
+	if (rc == 0 && map_sizes((int)attr->map_fd, &key_size, &value_bytes) == 0) {
+		if (cmd == BPF_MAP_GET_NEXT_KEY && attr->next_key)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)attr->next_key, key_size);
+		else if (cmd != BPF_MAP_GET_NEXT_KEY && attr->value)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)attr->value, value_bytes);
+	}
+	errno = saved;
+	return rc;
+}
+
 long syscall(long nr, ...)
 {
 	long a[6];
@@ -109,6 +190,9 @@ long syscall(long nr, ...)
 		va_end(ap);
 		if (cmd == BPF_OBJ_GET_INFO_BY_FD && attr && size >= ENDS(union bpf_attr, info.info))
 			return bpf_get_info(attr, size);
+		if ((cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM ||
+		     cmd == BPF_MAP_GET_NEXT_KEY) && attr && size >= ENDS(union bpf_attr, next_key))
+			return bpf_elem_read(cmd, attr, size);
 		return real_syscall(nr, (long)cmd, attr, (long)size);
 	}
 	/* as glibc's own syscall(): six argument registers, used or not */
