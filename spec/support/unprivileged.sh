@@ -17,6 +17,7 @@ cp -r "$src/build/bpfmap" "$src/build/fixtures" "$src/build/tests" "$tmp/build/"
 [ -d "$src/build/examples" ] && cp -r "$src/build/examples" "$tmp/build/"
 chmod -R a+rX "$tmp"
 cd "$tmp"
-exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+# not exec: the trap must still remove the copy afterwards
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
 	env HOME="$tmp" LUA_PATH="$tmp/lua/?.lua;$tmp/lua/?/init.lua;$tmp/?.lua;;" \
 	LUA_CPATH="$tmp/build/?.so;;" "$lua" "$busted" "$@"
