@@ -36,11 +36,14 @@ const char *bpfmap_log_text(void);   /* what libbpf said since the last clear */
 int bpfmap_log_open(lua_State *L);   /* pushes set_log */
 
 /* ---- errors.c ---- */
-/* Push nil, "<what>: <strerror(err)>[ (libbpf: ...)]", err; returns 3. */
-int bpfmap_fail(lua_State *L, int err, const char *fmt, ...);
+
 /* The privilege an operation needs, named in EPERM messages when missing. */
 enum bpfmap_need { BPFMAP_NEED_NOTHING, BPFMAP_NEED_BPF, BPFMAP_NEED_ADMIN };
+/* Push nil, "<what>: <strerror(err)>[ (<missing capability>)][ (libbpf:
+ * ...)]", err; returns 3.  The capability is named only for EPERM, and only
+ * when the process lacks it. */
 int bpfmap_fail_cap(lua_State *L, int err, enum bpfmap_need need, const char *fmt, ...);
+#define bpfmap_fail(L, err, ...) bpfmap_fail_cap(L, err, BPFMAP_NEED_NOTHING, __VA_ARGS__)
 /* Push nil, message, err with the message already formatted; returns 3. */
 int bpfmap_fail_msg(lua_State *L, int err, const char *msg);
 /* An integer argument in [lo, hi], raising a named argument error. */

@@ -13,33 +13,53 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
-int bpfmap_walk_maps(bpfmap_map_fn fn, void *ctx)
+/*
+ * One step of the walk over loaded maps: the first map after *id that is
+ * still there, opened (close-on-exec, the caller owns fd) with its info.
+ * Returns 0, 1 at the end of the walk, or a negative errno with *step
+ * naming what failed ("next map id after", "open map id", "info of map id";
+ * *id is then the id it failed on).
+ */
+static int next_map(__u32 *id, int *fd, struct bpf_map_info *info, const char **step)
 {
-	__u32 id = 0;
-
 	for (;;) {
-		struct bpf_map_info info;
-		__u32 len = sizeof(info);
-		int fd, rc;
+		__u32 len = sizeof(*info);
+		int err;
 
-		if (bpf_map_get_next_id(id, &id))
-			return errno == ENOENT ? 0 : -errno;
-		fd = bpf_map_get_fd_by_id(id);
-		if (fd < 0) {
+		*step = "next map id after";
+		if (bpf_map_get_next_id(*id, id))
+			return errno == ENOENT ? 1 : -errno;
+		*step = "open map id";
+		*fd = bpf_map_get_fd_by_id(*id);
+		if (*fd < 0) {
 			if (errno == ENOENT)
 				continue;
 			return -errno;
 		}
-		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-			rc = -errno;
-			close(fd);
-			return rc;
+		*step = "info of map id";
+		memset(info, 0, sizeof(*info));
+		if (bpf_obj_get_info_by_fd(*fd, info, &len)) {
+			err = -errno;
+			close(*fd);
+			return err;
 		}
+		return 0;
+	}
+}
+
+int bpfmap_walk_maps(bpfmap_map_fn fn, void *ctx)
+{
+	struct bpf_map_info info;
+	const char *step;
+	__u32 id = 0;
+	int fd, rc;
+
+	while ((rc = next_map(&id, &fd, &info, &step)) == 0) {
 		rc = fn(fd, &info, ctx);
 		if (rc)
 			return rc > 0 ? 0 : rc;
 	}
+	return rc > 0 ? 0 : rc;
 }
 
 int bpfmap_walk_progs(bpfmap_prog_fn fn, void *ctx)
@@ -109,49 +129,27 @@ int bpfmap_walk_progs(bpfmap_prog_fn fn, void *ctx)
 
 /* ---- Lua: bpfmap.loaded_maps(), bpfmap.list_maps(), bpfmap.list_programs() ---- */
 
-/* An iterator has no place for nil, message, errno: raise the message. */
-static int raise_failure(lua_State *L, int err, const char *fmt, __u32 id)
-{
-	bpfmap_fail_cap(L, err, BPFMAP_NEED_ADMIN, fmt, (int)id);
-	lua_pop(L, 1);
-	return lua_error(L);
-}
-
-/* The iterator: upvalue 1 is the last id returned. */
+/* The iterator: upvalue 1 is the last id returned.  A for loop has no
+ * place for nil, message, errno, so a failure raises the message. */
 static int loaded_maps_next(lua_State *L)
 {
 	__u32 id = (__u32)lua_tointeger(L, lua_upvalueindex(1));
+	struct bpf_map_info info;
+	const char *step;
+	int fd, rc = next_map(&id, &fd, &info, &step);
 
-	for (;;) {
-		struct bpf_map_info info;
-		__u32 len = sizeof(info);
-		int fd, err;
-
-		if (bpf_map_get_next_id(id, &id)) {
-			if (errno == ENOENT)
-				return 0;
-			err = errno;
-			return raise_failure(L, err, "loaded_maps: next map id after %d", id);
-		}
-		fd = bpf_map_get_fd_by_id(id);
-		if (fd < 0 && errno == ENOENT)
-			continue;
-		if (fd < 0) {
-			err = errno;
-			return raise_failure(L, err, "loaded_maps: open map id %d", id);
-		}
-		memset(&info, 0, sizeof(info));
-		err = bpf_obj_get_info_by_fd(fd, &info, &len) ? errno : 0;
-		if (!err)
-			bpfmap_push_mapinfo(L, &info, fd);
-		close(fd);
-		if (err) {
-			return raise_failure(L, err, "loaded_maps: info of map id %d", id);
-		}
-		lua_pushinteger(L, id);
-		lua_replace(L, lua_upvalueindex(1));
-		return 1;
+	if (rc > 0)
+		return 0;
+	if (rc < 0) {
+		bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "loaded_maps: %s %d", step, (int)id);
+		lua_pop(L, 1);
+		return lua_error(L);
 	}
+	bpfmap_push_mapinfo(L, &info, fd);
+	close(fd);
+	lua_pushinteger(L, id);
+	lua_replace(L, lua_upvalueindex(1));
+	return 1;
 }
 
 /* for info in bpfmap.loaded_maps() do ... end: raises on failure, as

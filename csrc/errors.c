@@ -55,14 +55,17 @@ static const char *missing_cap(enum bpfmap_need need)
 	}
 }
 
-static int vfail(lua_State *L, int err, enum bpfmap_need need, const char *fmt, va_list ap)
+int bpfmap_fail_cap(lua_State *L, int err, enum bpfmap_need need, const char *fmt, ...)
 {
 	const char *said = bpfmap_log_text();
 	const char *cap = err == EPERM ? missing_cap(need) : NULL;
 	luaL_Buffer b;
+	va_list ap;
 
 	luaL_buffinit(L, &b);
+	va_start(ap, fmt);
 	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
 	luaL_addvalue(&b);
 	luaL_addstring(&b, ": ");
 	luaL_addstring(&b, strerror(err));
@@ -82,28 +85,6 @@ static int vfail(lua_State *L, int err, enum bpfmap_need need, const char *fmt, 
 	lua_insert(L, -2);
 	lua_pushinteger(L, err);
 	return 3;
-}
-
-int bpfmap_fail(lua_State *L, int err, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vfail(L, err, BPFMAP_NEED_NOTHING, fmt, ap);
-	va_end(ap);
-	return n;
-}
-
-int bpfmap_fail_cap(lua_State *L, int err, enum bpfmap_need need, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vfail(L, err, need, fmt, ap);
-	va_end(ap);
-	return n;
 }
 
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...)
