@@ -10,6 +10,11 @@
  *   btf.c      Btf: a handle to a kernel BTF object (for MapData.create)
  *   btf_cache.c BTF loaded from the kernel and paths resolved in it
  *   mapwrite.c BpfMapWrite: validated descriptors, resolution, stores
+ *   batch.c    batched element operations (lookup_batch, update_batch, ...)
+ *   typed.c    BTF-typed values: get, set, read, write
+ *   dump.c     BTF-formatted text of entries (dump)
+ *   object.c   Object, Program, Link: BPF objects opened and loaded from Lua
+ *   process.c  Signal (write-done) and child processes for scenarios
  *   names.c, btf_path.c: pure C (no Lua) validation and BTF resolution
  */
 #ifndef BPFMAP_H
@@ -154,5 +159,26 @@ int bpfmap_btf_open(lua_State *L);         /* sets Btf on the table at -1 */
 /* ---- mapwrite.c ---- */
 /* Sets BpfMapWrite and apply_once on the table at -1. */
 int bpfmap_mapwrite_open(lua_State *L);
+
+/* ---- batch.c ---- */
+/* Adds lookup_batch, update_batch, delete_batch, lookup_and_delete_batch to
+ * MapData's methods; pushes nothing. */
+int bpfmap_batch_open(lua_State *L);
+
+/* ---- typed.c ---- */
+/* Adds get, set, read, write to MapData's methods; pushes nothing. */
+int bpfmap_typed_open(lua_State *L);
+
+/* ---- dump.c ---- */
+/* Adds dump to MapData's methods; pushes nothing. */
+int bpfmap_dump_open(lua_State *L);
+
+/* ---- object.c ---- */
+/* Sets Object on the table at -1. */
+int bpfmap_object_open(lua_State *L);
+
+/* ---- process.c ---- */
+/* Sets Signal and spawn on the table at -1. */
+int bpfmap_process_open(lua_State *L);
 
 #endif

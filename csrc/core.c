@@ -66,12 +66,17 @@ int luaopen_bpfmap_core(lua_State *L)
 	bpfmap_mapinfo_open(L);
 	bpfmap_mapdata_open(L);
 	bpfmap_elements_open(L);
+	bpfmap_batch_open(L);
+	bpfmap_typed_open(L);
+	bpfmap_dump_open(L);
 	lua_setfield(L, -2, "MapData");
 	bpfmap_mapwrite_open(L);
 	bpfmap_discover_open(L);
 	bpfmap_log_open(L);
 	bpfmap_btf_cache_open(L);
 	bpfmap_btf_open(L);
+	bpfmap_object_open(L);
+	bpfmap_process_open(L);
 	lua_pushcfunction(L, monotonic);
 	lua_setfield(L, -2, "monotonic");
 	lua_pushcfunction(L, sleep_for);

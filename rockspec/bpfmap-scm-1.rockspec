@@ -33,9 +33,10 @@ build = {
   modules = {
     ["bpfmap.core"] = {
       sources = {
-        "csrc/btf.c", "csrc/btf_cache.c", "csrc/btf_path.c", "csrc/core.c",
-        "csrc/discover.c", "csrc/elements.c", "csrc/errors.c", "csrc/log.c", "csrc/mapdata.c",
-        "csrc/mapinfo.c", "csrc/mapwrite.c", "csrc/names.c",
+        "csrc/batch.c", "csrc/btf.c", "csrc/btf_cache.c", "csrc/btf_path.c", "csrc/core.c",
+        "csrc/discover.c", "csrc/dump.c", "csrc/elements.c", "csrc/errors.c", "csrc/log.c",
+        "csrc/mapdata.c", "csrc/mapinfo.c", "csrc/mapwrite.c", "csrc/names.c", "csrc/object.c",
+        "csrc/process.c", "csrc/typed.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "bpf" },
@@ -43,5 +44,10 @@ build = {
       libdirs = { "$(LIBBPF_LIBDIR)" },
     },
     bpfmap = "lua/bpfmap/init.lua",
+    ["bpfmap.scenario"] = "lua/bpfmap/scenario.lua",
+    ["bpfmap.cli"] = "lua/bpfmap/cli.lua",
+  },
+  install = {
+    bin = { bpfmap = "bin/bpfmap" },
   },
 }

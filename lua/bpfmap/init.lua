@@ -26,6 +26,9 @@ local M = {
   set_log = core.set_log,
   last_log = core.last_log,
   clear_cache = core.clear_cache,
+  Object = core.Object,
+  Signal = core.Signal,
+  spawn = core.spawn,
 }
 
 local ENOENT = core.errno.ENOENT
@@ -60,5 +63,14 @@ end)
 -- 0); interval (seconds between tries, default 0.1); report (default true).
 -- Returns the report (a list, one entry per write), or nil, message, errno.
 M.apply_writes = core.apply_writes
+
+-- bpfmap.scenario is loaded on first use: it requires this module itself.
+setmetatable(M, { __index = function(t, k)
+  if k == "scenario" then
+    local s = require "bpfmap.scenario"
+    rawset(t, k, s)
+    return s
+  end
+end })
 
 return M

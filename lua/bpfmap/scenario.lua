@@ -1,0 +1,2 @@
+--- bpfmap.scenario: declared scenarios over loaded programs (stub).
+return {}
