@@ -11,7 +11,7 @@ priv.describe("rockspec #priv", function()
 
   setup(function()
     tmp = sh("mktemp -d /tmp/bpfmaprockXXXXXX"):gsub("%s+$", "")
-    sh("cp -r csrc lua rockspec " .. quote(tmp .. "/"))
+    sh("cp -r csrc lua bin rockspec " .. quote(tmp .. "/"))
   end)
   teardown(function()
     if tmp then sh("rm -rf " .. quote(tmp)) end
