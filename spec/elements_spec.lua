@@ -17,26 +17,11 @@ local sh = bpffs.sh
 ---------------------------------------------------------------------------
 -- utilities
 
-local counter = 0
-local function uniq()
-  counter = counter + 1
-  return string.format("bpfmapt_%04x%02x", math.random(0, 0xffff), counter % 256)
-end
-
-local made, made_ids = {}, {}
+local maps = require("spec.helpers.tracked").new()
+local made_ids, close_all = maps.ids, maps.close_all
 local function create(def)
-  local name = uniq()
-  local m = assert(MapData.create(def, name))
-  made[#made + 1] = m
-  made_ids[m:id()] = true
-  return m, name
-end
-
-local function close_all()
-  for i = #made, 1, -1 do
-    made[i]:close()
-    made[i] = nil
-  end
+  local name = maps.uniq()
+  return maps.must_create(def, name), name
 end
 
 local function u32(n) return string.pack("<I4", n) end

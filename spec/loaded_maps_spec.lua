@@ -14,27 +14,11 @@ local BPF_PROG_TYPE_TRACEPOINT = 5
 
 local bpf_fd_count = require("spec.helpers.proc").bpf_fd_count
 
-local counter = 0
-local function uniq()
-  counter = counter + 1
-  return string.format("bpfmapt_%04x%02x", math.random(0, 0xffff), counter % 256)
-end
-
-local made, made_ids = {}, {}
+local maps = require("spec.helpers.tracked").new()
+local uniq, made_ids, close_all = maps.uniq, maps.ids, maps.close_all
 local function must_create(def, name)
-  local m, msg = MapData.create(def or { type = "array", key_size = 4, value_size = 8,
-    max_entries = 1 }, name or uniq())
-  assert(m, msg)
-  made[#made + 1] = m
-  made_ids[m:id()] = true
-  return m
-end
-
-local function close_all()
-  for i = #made, 1, -1 do
-    made[i]:close()
-    made[i] = nil
-  end
+  return maps.must_create(def or { type = "array", key_size = 4, value_size = 8,
+    max_entries = 1 }, name)
 end
 
 -- { [id] = MapInfo } of the walk, restricted to `ids`; also how many times

@@ -30,12 +30,8 @@ local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
 local PAGE_SIZE = math.tointeger(tonumber(trim(bpffs.sh("getconf PAGESIZE"))))
 
-local counter = 0
--- A fresh map name: "bpfmapt_" plus 6 hex digits, 14 bytes.
-local function uniq()
-  counter = counter + 1
-  return string.format("bpfmapt_%04x%02x", math.random(0, 0xffff), counter % 256)
-end
+local maps = require("spec.helpers.tracked").new()
+local uniq = maps.uniq
 
 local function arg_err(n, fname, msg)
   return string.format("bad argument #%d to '%s' (%s)", n, fname, msg)
@@ -118,25 +114,7 @@ end
 
 -- Every map this file creates is tracked, so after_each can close it and
 -- teardown can check the kernel freed all of them.
-local made, made_ids = {}, {}
-local function keep(m, ...)
-  if m then
-    made[#made + 1] = m
-    made_ids[m:id()] = true
-  end
-  return m, ...
-end
-
-local function close_all()
-  for i = #made, 1, -1 do
-    made[i]:close()
-    made[i] = nil
-  end
-end
-
-local function create(def, name, btf_fd)
-  return keep(MapData.create(def, name or uniq(), btf_fd))
-end
+local made_ids, keep, close_all, create = maps.ids, maps.keep, maps.close_all, maps.create
 
 local function must_create(def, name)
   local m, msg = create(def or array_def(), name)

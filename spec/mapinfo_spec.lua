@@ -17,25 +17,8 @@ local FIELDS = {
   "memlock",
 }
 
-local counter = 0
-local function uniq()
-  counter = counter + 1
-  return string.format("bpfmapt_%04x%02x", math.random(0, 0xffff), counter % 256)
-end
-
-local made, made_ids = {}, {}
-local function must_create(def, name)
-  local m, msg = MapData.create(def, name or uniq())
-  assert(m, msg)
-  made[#made + 1] = m
-  made_ids[m:id()] = true
-  return m
-end
-
-local function keep(m, ...)
-  if m then made[#made + 1] = m end
-  return m, ...
-end
+local maps = require("spec.helpers.tracked").new()
+local uniq, made_ids, must_create, keep = maps.uniq, maps.ids, maps.must_create, maps.keep
 
 local function array_def(extra)
   local def = { type = "array", key_size = 4, value_size = 8, max_entries = 1 }
@@ -69,12 +52,7 @@ local function assert_matches_bpftool(info)
 end
 
 describe("MapInfo #priv", function()
-  after_each(function()
-    for i = #made, 1, -1 do
-      made[i]:close()
-      made[i] = nil
-    end
-  end)
+  after_each(maps.close_all)
 
   teardown(function()
     if not priv.can_create_map() then return end -- bpftool cannot look either
@@ -148,8 +126,7 @@ describe("MapInfo #priv", function()
     local m, msg = MapData.create({ type = ARENA, key_size = 0, value_size = 0, max_entries = 1,
       flags = { "mmapable" } }, uniq())
     if not m then pending("this kernel cannot create an arena map: " .. msg) end
-    made[#made + 1] = m
-    made_ids[m:id()] = true
+    keep(m)
     local info = m:info()
     local show = bpfobj.map_show(m:id())
     assert.equal(ARENA, info.type_id)
@@ -254,10 +231,7 @@ describe("MapInfo #priv", function()
       if priv.can_create_map() then obj = bpfobj.load(OBJ) end
     end)
     after_each(function()
-      for i = #made, 1, -1 do
-        made[i]:close()
-        made[i] = nil
-      end
+      maps.close_all()
       if obj then obj:unload() end
       obj = nil
     end)
