@@ -5,7 +5,8 @@
 -- bpftool's own BTF dump gives, so neither side of the check is bpfmap.
 -- Other programs' maps (other .bss among them) may be loaded on this
 -- machine: writes are narrowed to our program, or use a field name only our
--- fixture has (bpfmap_marker).
+-- fixture has: its bpfmap_marker, renamed for this run, so that another run
+-- of the suite on the same kernel cannot make discovery by name ambiguous.
 local bpfmap = require "bpfmap"
 local priv = require("spec.helpers.priv").bind(_ENV)
 local bpfobj = require "spec.helpers.bpfobj"
@@ -13,7 +14,16 @@ local bpffs = require "spec.helpers.bpffs"
 
 local E = bpfmap.errno
 local W = bpfmap.BpfMapWrite.new
-local GLOBALS = "build/fixtures/globals.bpf.o"
+local MARKER = string.format("bpfmap_mk_%06x", math.random(0, 0xffffff))
+local built
+-- globals.bpf.o with bpfmap_marker renamed to MARKER, compiled on first use.
+local function GLOBALS()
+  built = built or bpfobj.compile("spec/fixtures/globals.bpf.c", { bpfmap_marker = MARKER })
+  return built.path
+end
+teardown(function()
+  if built then built:cleanup() end
+end)
 local OTHER = "build/fixtures/other.bpf.o"
 
 -- Little-endian integer of `fmt` (string.pack format) at byte offset `off`.
@@ -25,7 +35,7 @@ priv.describe("BpfMapWrite:apply #priv", function()
   local obj, prog, bss, data, custom, rodata, var
 
   setup(function()
-    obj = bpfobj.load(GLOBALS)
+    obj = bpfobj.load(GLOBALS())
     prog = obj.progs[1].id
     bss, data = obj:map(".bss").id, obj:map("globals.data").id
     custom, rodata = obj:map(".data.custom").id, obj:map(".rodata").id
@@ -228,9 +238,9 @@ priv.describe("BpfMapWrite:apply #priv", function()
 
   describe("finding the map", function()
     it("resolves by discovery alone when one map has the field", function()
-      local r = assert(W(".bss", "bpfmap_marker", 5):apply())[1]
+      local r = assert(W(".bss", MARKER, 5):apply())[1]
       assert.equal(bss, r.map_id)
-      assert.equal(5, int_at(bpfobj.map_bytes(bss), var.bpfmap_marker, "I4"))
+      assert.equal(5, int_at(bpfobj.map_bytes(bss), var[MARKER], "I4"))
     end)
 
     it("says what it looked for when no map has the field (ENOENT)", function()
@@ -284,19 +294,19 @@ priv.describe("BpfMapWrite:apply #priv", function()
 
   describe("ambiguity", function()
     it("names every candidate with its programs, and writes nothing (ENOTUNIQ)", function()
-      local twin <close> = bpfobj.load(GLOBALS)
+      local twin <close> = bpfobj.load(GLOBALS())
       local twin_bss, twin_prog = twin:map(".bss").id, twin.progs[1].id
       local before, twin_before = bpfobj.map_bytes(bss), bpfobj.map_bytes(twin_bss)
-      local report, err, code = W(".bss", "bpfmap_marker", 9):apply()
+      local report, err, code = W(".bss", MARKER, 9):apply()
       assert.is_nil(report)
       assert.equal(E.ENOTUNIQ, code)
-      assert.is_truthy(err:find("maps have field 'bpfmap_marker'; narrow with opts.map, opts.maps or opts.prog", 1, true), err)
+      assert.is_truthy(err:find("maps have field '" .. MARKER .. "'; narrow with opts.map, opts.maps or opts.prog", 1, true), err)
       assert.is_truthy(err:find("globals.bss (id " .. bss .. ", used by prog handle id " .. prog .. ")", 1, true), err)
       assert.is_truthy(err:find("globals.bss (id " .. twin_bss .. ", used by prog handle id " .. twin_prog .. ")", 1, true), err)
       assert.equal(before, bpfobj.map_bytes(bss))
       assert.equal(twin_before, bpfobj.map_bytes(twin_bss))
       -- narrowing resolves it
-      assert.equal(twin_bss, assert(W(".bss", "bpfmap_marker", 9):apply({ prog = twin_prog }))[1].map_id)
+      assert.equal(twin_bss, assert(W(".bss", MARKER, 9):apply({ prog = twin_prog }))[1].map_id)
     end)
   end)
 
@@ -349,9 +359,9 @@ end)
 priv.describe("BpfMapWrite:apply waiting for the program #priv", function()
   it("retries until the map and field appear (opts.timeout)", function()
     local fs <close> = bpffs.mount()
-    local w = W(".bss", "bpfmap_marker", 77)
+    local w = W(".bss", MARKER, 77)
     os.execute(string.format("(sleep 0.5; bpftool prog loadall %s %s/progs pinmaps %s/maps) &",
-      GLOBALS, fs.dir, fs.dir))
+      GLOBALS(), fs.dir, fs.dir))
     local report, err, code = w:apply()
     assert.is_nil(report)
     assert.equal(E.ENOENT, code, err)
@@ -370,19 +380,19 @@ priv.describe("BpfMapWrite:apply waiting for the program #priv", function()
   end)
 
   it("does not wait on errors that waiting cannot fix", function()
-    local obj <close> = bpfobj.load(GLOBALS)
+    local obj <close> = bpfobj.load(GLOBALS())
     local report, _, code = W(".bss", "u8v", 256):apply({ prog = obj.progs[1].id, timeout = 30 })
     assert.is_nil(report)
     assert.equal(E.ERANGE, code)
   end)
 
   it("never answers from a stale cache after the program is reloaded", function()
-    local first = bpfobj.load(GLOBALS)
-    local r1 = assert(W(".bss", "bpfmap_marker", 1):apply())[1]
+    local first = bpfobj.load(GLOBALS())
+    local r1 = assert(W(".bss", MARKER, 1):apply())[1]
     assert.equal(first:map(".bss").id, r1.map_id)
     first:unload()
-    local second <close> = bpfobj.load(GLOBALS)
-    local r2 = assert(W(".bss", "bpfmap_marker", 2):apply())[1]
+    local second <close> = bpfobj.load(GLOBALS())
+    local r2 = assert(W(".bss", MARKER, 2):apply())[1]
     assert.equal(second:map(".bss").id, r2.map_id)
     assert.equal(2, int_at(bpfobj.map_bytes(r2.map_id), r2.offset, "I4"))
   end)
@@ -392,7 +402,7 @@ priv.describe("BpfMapWrite:apply on maps bpfmap created #priv", function()
   local obj, btf, datasec
 
   setup(function()
-    obj = bpfobj.load(GLOBALS)
+    obj = bpfobj.load(GLOBALS())
     local info = bpfobj.map_show(obj:map("globals.data").id)
     btf = assert(bpfmap.Btf.from_id(info.btf_id))
     datasec = assert(btf:find(".data", "datasec"))

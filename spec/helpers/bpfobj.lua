@@ -172,6 +172,34 @@ end
 
 Obj.__close = Obj.unload
 
+-- Compile a fixture's source again, with -D definitions, into a fresh temp
+-- dir under the same file name (the object's name gives its maps' names,
+-- e.g. "globals.bss").  For a run that needs names no other run of the suite
+-- on this kernel has.  Returns a closeable { path = , dir = }.
+local Built = {}
+Built.__index = Built
+function Built:cleanup()
+  if self.dir then sh("rm -rf " .. quote(self.dir)) end
+  self.dir = nil
+end
+Built.__close = Built.cleanup
+
+function M.compile(src, defines)
+  local dir = sh("mktemp -d /tmp/bpfmapccXXXXXX"):gsub("%s+$", "")
+  local self = setmetatable({ dir = dir, path = dir .. "/" .. src:match("[^/]+$"):gsub("%.c$", ".o") }, Built)
+  local flags = {}
+  for name, value in pairs(defines or {}) do
+    flags[#flags + 1] = quote("-D" .. name .. "=" .. value)
+  end
+  local ok, err = pcall(sh, "clang -g -O2 -target bpf -I/usr/include/$(gcc -dumpmachine) "
+    .. table.concat(flags, " ") .. " -c " .. quote(src) .. " -o " .. quote(self.path))
+  if not ok then
+    self:cleanup()
+    error(err, 2)
+  end
+  return self
+end
+
 -- Load every program of `objpath` and pin programs and maps in a fresh
 -- private bpffs. Each call is an independent instance, so loading the same
 -- object twice yields two sets of maps with identical kernel names.
