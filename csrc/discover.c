@@ -62,6 +62,138 @@ int bpfmap_walk_maps(bpfmap_map_fn fn, void *ctx)
 	return rc > 0 ? 0 : rc;
 }
 
+/* ---- the names of maps already seen ---- */
+
+static const char names_key = 'n';
+
+static int names_gc(lua_State *L)
+{
+	struct bpfmap_map_names *names = lua_touserdata(L, 1);
+
+	free(names->e);
+	names->e = NULL;
+	names->n = 0;
+	return 0;
+}
+
+struct bpfmap_map_names *bpfmap_map_names(lua_State *L)
+{
+	struct bpfmap_map_names *names;
+
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &names_key) == LUA_TUSERDATA) {
+		names = lua_touserdata(L, -1);
+		lua_pop(L, 1);
+		return names;
+	}
+	lua_pop(L, 1);
+	names = lua_newuserdatauv(L, sizeof(*names), 0);
+	memset(names, 0, sizeof(*names));
+	lua_createtable(L, 0, 1);
+	lua_pushcfunction(L, names_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_setmetatable(L, -2);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &names_key);
+	return names;
+}
+
+/* The walk's new list of names, built in id order as the walk goes. */
+struct name_list {
+	struct bpfmap_map_name *e;
+	__u32 n, cap;
+	bool failed;   /* out of memory: remember nothing new, lose nothing */
+};
+
+static void remember(struct name_list *l, __u32 id, const char *name)
+{
+	if (l->failed)
+		return;
+	if (l->n == l->cap) {
+		__u32 cap = l->cap ? l->cap * 2 : 256;
+		struct bpfmap_map_name *grown = realloc(l->e, cap * sizeof(*grown));
+
+		if (!grown) {
+			l->failed = true;
+			return;
+		}
+		l->e = grown;
+		l->cap = cap;
+	}
+	l->e[l->n].id = id;
+	memcpy(l->e[l->n].name, name, BPF_OBJ_NAME_LEN);
+	l->e[l->n].name[BPF_OBJ_NAME_LEN - 1] = '\0';
+	l->n++;
+}
+
+int bpfmap_walk_maps_filtered(struct bpfmap_map_names *names, bpfmap_map_filter want,
+                              bpfmap_map_fn fn, void *ctx)
+{
+	struct name_list seen = { NULL, 0, 0, false };
+	struct bpf_map_info info;
+	__u32 id = 0, old = 0;
+	bool ended = false;   /* walked to the last id: names beyond it are gone */
+	int rc = 0;
+
+	for (;;) {
+		const char *known = NULL;
+		__u32 len = sizeof(info);
+		int fd;
+
+		if (bpf_map_get_next_id(id, &id)) {
+			ended = errno == ENOENT;
+			rc = ended ? 0 : -errno;
+			break;
+		}
+		/* both lists are in ascending id order */
+		while (old < names->n && names->e[old].id < id)
+			old++;
+		if (old < names->n && names->e[old].id == id)
+			known = names->e[old].name;
+		if (known) {
+			remember(&seen, id, known);
+			if (!want(id, known, ctx))
+				continue;
+		} else if (!want(id, NULL, ctx)) {
+			continue;
+		}
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = -errno;
+			break;
+		}
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			rc = -errno;
+			close(fd);
+			break;
+		}
+		if (!known)
+			remember(&seen, id, info.name);
+		if (!want(id, info.name, ctx)) {
+			close(fd);
+			continue;
+		}
+		rc = fn(fd, &info, ctx);
+		if (rc) {
+			rc = rc > 0 ? 0 : rc;
+			break;
+		}
+	}
+	/* a walk cut short keeps what the last one knew beyond where it stopped */
+	for (; !ended && old < names->n; old++)
+		if (names->e[old].id > id)
+			remember(&seen, names->e[old].id, names->e[old].name);
+	if (seen.failed) {
+		free(seen.e);
+		return rc;
+	}
+	free(names->e);
+	names->e = seen.e;
+	names->n = seen.n;
+	return rc;
+}
+
 int bpfmap_walk_progs(bpfmap_prog_fn fn, void *ctx)
 {
 	__u32 id = 0, *map_ids = NULL, cap = 0;

@@ -400,12 +400,12 @@ static bool name_ends_with(const char *name, const char *suffix, size_t slen)
 	return nlen >= slen && memcmp(name + nlen - slen, suffix, slen) == 0;
 }
 
-static bool wanted_by_some_write(const struct attempt *a, const struct bpf_map_info *info)
+static bool wanted_by_some_write(const struct attempt *a, const char *name)
 {
 	int i;
 
 	for (i = 0; i < a->nw; i++)
-		if (name_ends_with(info->name, SUFFIX(a->w[i]), a->w[i]->suffix_len))
+		if (name_ends_with(name, SUFFIX(a->w[i]), a->w[i]->suffix_len))
 			return true;
 	return false;
 }
@@ -440,15 +440,19 @@ static void add_cand(struct attempt *a, struct mapdata *md, bool owned)
 	a->ncand++;
 }
 
+/* Before a map is opened: by its id (opts.prog) and remembered name. */
+static bool may_be_candidate(__u32 id, const char *name, void *ctx)
+{
+	const struct attempt *a = ctx;
+
+	return in_prog_maps(a, id) && (!name || wanted_by_some_write(a, name));
+}
+
 static int keep_candidate(int fd, const struct bpf_map_info *info, void *ctx)
 {
 	struct attempt *a = ctx;
 	struct mapdata *md;
 
-	if (!wanted_by_some_write(a, info) || !in_prog_maps(a, info->id)) {
-		close(fd);
-		return 0;
-	}
 	md = bpfmap_new_mapdata(a->L);
 	md->fd = fd;
 	md->info = *info;
@@ -560,7 +564,7 @@ static int collect_candidates(struct attempt *a)
 		}
 		return 0;
 	}
-	rc = bpfmap_walk_maps(keep_candidate, a);
+	rc = bpfmap_walk_maps_filtered(bpfmap_map_names(L), may_be_candidate, keep_candidate, a);
 	if (rc)
 		return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "apply: list loaded maps");
 	return 0;
