@@ -124,7 +124,7 @@ int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_In
 		return EPERM;
 	}
 	rc = bpfmap_mapdata_mmap(md);
-	if (rc == 0 && elem_off + md->info.value_size <= md->mem_len) {
+	if (rc == 0 && elem_off <= md->mem_len && md->info.value_size <= md->mem_len - elem_off) {
 		st->via_mmap = true;
 		st->atomic = bpfmap_leaf_aligned(l);
 		if (!st->atomic && want_atomic) {

@@ -935,18 +935,26 @@ static bool encode_fields(struct codec *c, int idx, __u32 id, const struct btf_t
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		__u32 mtype = 0, moff = 0, mbits = 0;
-		const char *name;
+		int key = lua_gettop(L) - 1;
+		const char *name, *shown, *tname;
 		size_t was;
 		bool found;
 
-		if (lua_type(L, -2) != LUA_TSTRING)
-			return refuse(c, EINVAL, "%s takes fields by name, not %s %s", type_str(c, id),
-			              luaL_typename(L, -2), bpfmap_show(L, -2));
-		name = lua_tostring(L, -2);
+		/* the pushes in order: C does not order a call's arguments */
+		if (lua_type(L, key) != LUA_TSTRING) {
+			shown = bpfmap_show(L, key);
+			tname = type_str(c, id);
+			return refuse(c, EINVAL, "%s takes fields by name, not %s %s", tname,
+			              luaL_typename(L, key), shown);
+		}
+		name = lua_tostring(L, key);
 		found = btf_is_datasec(t) ? find_var(c, t, name, bit_off, &mtype, &moff)
 		                          : find_member(c, t, name, bit_off, &mtype, &moff, &mbits, 0);
-		if (!found)
-			return refuse(c, ENOENT, "%s has no field '%s'", type_str(c, id), bpfmap_show(L, -2));
+		if (!found) {
+			shown = bpfmap_show(L, key);
+			tname = type_str(c, id);
+			return refuse(c, ENOENT, "%s has no field '%s'", tname, shown);
+		}
 		was = path_push(c, name, 0);
 		if (!encode(c, lua_gettop(L), mtype, moff, mbits, depth + 1))
 			return false;
@@ -986,9 +994,12 @@ static bool encode_array(struct codec *c, int idx, __u32 id, const struct btf_ty
 		lua_Integer i;
 		size_t was;
 
-		if (!lua_isinteger(L, -2))
+		if (!lua_isinteger(L, -2)) {
+			const char *shown = bpfmap_show(L, -2);
+
 			return refuse(c, EINVAL, "%s is a list, not a table keyed by %s", type_str(c, id),
-			              bpfmap_show(L, -2));
+			              shown);
+		}
 		i = lua_tointeger(L, -2);
 		if (i < 1 || (lua_Unsigned)i > a->nelems)
 			return refuse(c, EINVAL, "%s has %I elements; the list has index %I",
