@@ -183,7 +183,10 @@ static int resolve(lua_State *L, struct mapdata *md, const char *path, const cha
 		rc = -EINVAL;
 	}
 	if (rc)
-		return bpfmap_fail_msg(L, -rc, lua_pushfstring(L, "%s: %s", what, err));
+		return bpfmap_fail_msg(L, -rc, lua_pushfstring(L, "%s: %s%s", what, err,
+		                       rc == -EINVAL && !strncmp(what, "get ", 4)
+		                       ? " (get reads the fields set writes; m:read() decodes the rest)"
+		                       : ""));
 	return 0;
 }
 
@@ -356,7 +359,9 @@ static int ty_set(lua_State *L)
 		return 3;
 	lua_pushfstring(L, "set %s=%I", path, v);
 	what = lua_tostring(L, -1);
-	err = bpfmap_field_prepare(md, &leaf, v, k.elem_off, atomic, &st, msg, sizeof(msg));
+	/* one update is the only store, and a frozen map refuses it: the
+	 * fdinfo read that says why is left to that refusal */
+	err = bpfmap_field_prepare(md, &leaf, v, k.elem_off, atomic, false, &st, msg, sizeof(msg));
 	if (err)
 		return fail_set(L, what, md, path, &leaf, err, msg);
 	after = bpfmap_as_stored(&leaf, v);
@@ -388,6 +393,8 @@ static int ty_set(lua_State *L)
 	before = lua_gettop(L);
 	if (bpf_map_update_elem(md->fd, k.bytes, buf, BPF_EXIST)) {
 		err = errno;
+		if (err == EPERM && bpfmap_map_frozen(md, msg, sizeof(msg)))
+			return fail_set(L, what, md, path, &leaf, err, msg);
 		return fail_set(L, what, md, path, &leaf, err,
 		                err == ENOENT ? "the key was deleted meanwhile" : "update failed");
 	}
@@ -1137,13 +1144,6 @@ static int ty_write(lua_State *L)
 		buf = scratch(L, md->info.value_size);
 		memcpy(buf, mem, md->info.value_size);
 	} else {
-		int frozen;
-		long long memlock;
-
-		bpfmap_read_fdinfo(md->fd, &frozen, &memlock);
-		if (frozen == 1)
-			return bpfmap_fail_msg(L, EPERM, lua_pushfstring(L, "%s: the map is frozen "
-			                       "(read-only from user space); nothing written", what));
 		err = lookup(L, md, &k, &buf, &ncpus);
 		if (err == ENOENT && !k.has_index) {
 			/* a new key: the fields not given are zero */
@@ -1194,8 +1194,15 @@ static int ty_write(lua_State *L)
 		return 1;
 	}
 	bpfmap_log_clear();
-	if (bpf_map_update_elem(md->fd, k.bytes, buf, flags))
-		return bpfmap_fail(L, errno, "%s: update", what);
+	if (bpf_map_update_elem(md->fd, k.bytes, buf, flags)) {
+		char why[64];
+
+		err = errno;
+		if (err == EPERM && bpfmap_map_frozen(md, why, sizeof(why)))
+			return bpfmap_fail_msg(L, EPERM, lua_pushfstring(L, "%s: %s; nothing written",
+			                       what, why));
+		return bpfmap_fail(L, err, "%s: update", what);
+	}
 	lua_pushboolean(L, 1);
 	return 1;
 }

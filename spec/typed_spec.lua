@@ -218,6 +218,10 @@ priv.describe("typed values #priv", function()
       refused(E.ENOENT, { "no member 'nope' in 'rec' (struct typ_rec)" }, bss:set("rec.nope", 1))
       refused(E.ENOENT, { "pts[3]" }, bss:set("pts[3].x", 1))
       refused(E.EINVAL, { "'rec' is struct typ_rec" }, bss:set("rec", 1))
+      refused(E.EINVAL, { "get rec from map 'typed.bss'", "'rec' is struct typ_rec",
+        "m:read() decodes the rest" }, bss:get("rec"))
+      refused(E.ENOENT, { "get nope from map 'typed.bss' (id " .. bss_id .. "): no variable 'nope' in .bss" },
+        bss:get("nope"))
       refused(E.EINVAL, { "typ_u32" }, bss:set("typ_u32.x", 1))
       refused(E.EINVAL, { "wp.p" }, bss:set("wp.p", 1))
       refused(E.EINVAL, { "bitfield" }, bss:set("bits.a", 1))
@@ -440,6 +444,18 @@ priv.describe("typed values #priv", function()
           witness(m:id(), k32(1)))
         refused(E.ERANGE, { "field 'temp': value 40000 out of range -32768..32767" },
           m:write({ temp = 40000 }, k32(1)))
+      end)
+
+      it("a frozen one refuses set and write with EPERM, writing nothing", function()
+        local m = make(kind[1], kind[2] .. "3")
+        plant(m:id(), k32(1), rec_bytes({ count = 10 }))
+        assert(m:freeze())
+        refused(E.EPERM, { "set count=1: map '" .. kind[2] .. "3'", "the map is frozen" },
+          m:set("count", 1, k32(1)))
+        refused(E.EPERM, { "write map '" .. kind[2] .. "3'", "the map is frozen" },
+          m:write({ count = 1 }, k32(1)))
+        assert.equal(rec_bytes({ count = 10 }), witness(m:id(), k32(1)))
+        assert.equal(10, m:get("count", k32(1)))
       end)
     end)
   end
