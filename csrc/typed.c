@@ -368,7 +368,8 @@ static int ty_set(lua_State *L)
 	if (st.via_mmap) {
 		unsigned char *mem = (unsigned char *)md->mem + k.elem_off;
 
-		push_field(L, &leaf, bpfmap_load_field(mem, &leaf));
+		/* before and after as BpfMapWrite reports them: integers */
+		lua_pushinteger(L, bpfmap_load_field(mem, &leaf));
 		bpfmap_store_field(mem, &leaf, v);
 		push_report(L, md, path, &leaf, lua_gettop(L), after, &st);
 		return 1;
@@ -385,7 +386,7 @@ static int ty_set(lua_State *L)
 	for (i = 0; i < ncpus; i++) {
 		unsigned char *copy = buf + (size_t)i * stride(md);
 
-		push_field(L, &leaf, bpfmap_load_field(copy, &leaf));
+		lua_pushinteger(L, bpfmap_load_field(copy, &leaf));
 		if (is_percpu(md))
 			lua_rawseti(L, -2, i + 1);
 		bpfmap_store_field(copy, &leaf, v);
