@@ -49,9 +49,10 @@ int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_In
 bool bpfmap_map_frozen(struct mapdata *md, char *why, size_t whylen);
 
 /*
- * The map's BTF from btf_cache.c's per-Lua-state cache (loaded on a miss
- * and pinned by a descriptor), or NULL with a negative errno in *err.  Valid
- * until the next call into the cache, which may evict it.
+ * The BTF btf_id from btf_cache.c's per-Lua-state cache (loaded on a miss
+ * and pinned by a descriptor), with an anchor pushed that keeps it alive
+ * while the anchor is on the stack, even if the cache evicts it meanwhile;
+ * or NULL with nothing pushed and a negative errno in *err.
  */
 const struct btf *bpfmap_btf_get(lua_State *L, __u32 btf_id, int *err);
 

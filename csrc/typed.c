@@ -677,6 +677,7 @@ static int check_value_type(lua_State *L, const struct btf *btf, const struct ma
 	                       (lua_Integer)md->info.value_size));
 }
 
+/* The map's BTF, its anchor left on the stack for the rest of the call. */
 static const struct btf *load_btf(lua_State *L, const struct mapdata *md, const char *what)
 {
 	int err;
