@@ -403,7 +403,7 @@ static int ty_set(lua_State *L)
 	return 1;
 }
 
-/* ---- read: BTF-guided decoding ---- */
+/* ---- read and write: a whole value walked through its BTF ---- */
 
 struct codec {
 	lua_State *L;
@@ -487,7 +487,7 @@ static lua_Integer sign_extend(uint64_t u, __u32 nbits)
 	return (lua_Integer)u;
 }
 
-/* An integer's bits: a member's bitfield, or the int type's own. */
+/* Where write puts an integer: a member's bitfield, or the int type's own bits. */
 struct scalar {
 	__u32 bit_off;   /* from the start of the value */
 	__u32 nbits;
