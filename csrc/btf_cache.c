@@ -7,6 +7,7 @@
  * go); an evicted slot drops its descriptor and the resolutions made in it.
  */
 #include "bpfmap.h"
+#include "field.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -108,19 +109,37 @@ static struct btf_slot *load_slot(lua_State *L, struct btf_cache *c, __u32 btf_i
 	return s;
 }
 
+static struct btf_slot *find_slot(struct btf_cache *c, __u32 btf_id)
+{
+	unsigned i;
+
+	for (i = 0; i < CACHE_SLOTS; i++)
+		if (c->slot[i].btf_id == btf_id && btf_id)
+			return &c->slot[i];
+	return NULL;
+}
+
+const struct btf *bpfmap_btf_get(lua_State *L, __u32 btf_id, int *err)
+{
+	struct btf_cache *c = push_cache(L);
+	struct btf_slot *s = find_slot(c, btf_id);
+
+	*err = 0;
+	if (!s)
+		s = load_slot(L, c, btf_id, err);
+	lua_pop(L, 1);
+	return s ? s->btf : NULL;
+}
+
 int bpfmap_btf_leaf(lua_State *L, __u32 btf_id, __u32 value_type_id, const char *path,
                     struct bpfmap_leaf_memo *memo, struct bpfmap_leaf *leaf,
                     char *err, size_t errlen)
 {
 	struct btf_cache *c = push_cache(L);
-	struct btf_slot *s = NULL;
+	struct btf_slot *s = find_slot(c, btf_id);
 	luaL_Buffer key;
-	unsigned i;
 	int rc = 0;
 
-	for (i = 0; i < CACHE_SLOTS && !s; i++)
-		if (c->slot[i].btf_id == btf_id && btf_id)
-			s = &c->slot[i];
 	if (s && memo && memo->btf_id == btf_id && memo->gen == s->gen &&
 	    memo->value_type_id == value_type_id) {
 		*leaf = memo->leaf;

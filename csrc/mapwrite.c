@@ -22,6 +22,7 @@
 #include "bpfmap.h"
 #include "btf_path.h"
 #include "discover.h"
+#include "field.h"
 #include "names.h"
 
 #include <errno.h>
@@ -733,102 +734,6 @@ static int resolve_write(struct attempt *a, int wi)
 	return 0;
 }
 
-/* ---- values in memory ---- */
-
-static void leaf_range(const struct bpfmap_leaf *l, lua_Integer *lo, lua_Integer *hi)
-{
-	int bits = (int)l->size * 8;
-
-	if (l->kind == BPFMAP_LEAF_BOOL) {
-		*lo = 0;
-		*hi = 1;
-	} else if (bits == 64) {
-		/* u64 takes every Lua integer, negative ones as two's complement,
-		 * as Lua's own 0xffffffffffffffff == -1 does */
-		*lo = LUA_MININTEGER;
-		*hi = LUA_MAXINTEGER;
-	} else if (l->is_signed) {
-		*lo = -((lua_Integer)1 << (bits - 1));
-		*hi = ((lua_Integer)1 << (bits - 1)) - 1;
-	} else if (l->kind == BPFMAP_LEAF_ENUM) {
-		/* BTF before enum64 does not say whether an enum is signed */
-		*lo = -((lua_Integer)1 << (bits - 1));
-		*hi = ((lua_Integer)1 << bits) - 1;
-	} else {
-		*lo = 0;
-		*hi = ((lua_Integer)1 << bits) - 1;
-	}
-}
-
-static bool aligned(const struct bpfmap_leaf *l)
-{
-	return l->offset % l->size == 0;
-}
-
-/* One load of the field's width where aligned (the program may be writing
- * it concurrently); a byte copy otherwise. */
-static lua_Integer load_field(const unsigned char *base, const struct bpfmap_leaf *l)
-{
-	const void *p = base + l->offset;
-	uint64_t u = 0;
-
-	if (aligned(l)) {
-		switch (l->size) {
-		case 1: u = __atomic_load_n((const uint8_t *)p, __ATOMIC_RELAXED); break;
-		case 2: u = __atomic_load_n((const uint16_t *)p, __ATOMIC_RELAXED); break;
-		case 4: u = __atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED); break;
-		default: u = __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED); break;
-		}
-	} else {
-		uint8_t b1; uint16_t b2; uint32_t b4;
-
-		switch (l->size) {
-		case 1: memcpy(&b1, p, 1); u = b1; break;
-		case 2: memcpy(&b2, p, 2); u = b2; break;
-		case 4: memcpy(&b4, p, 4); u = b4; break;
-		default: memcpy(&u, p, 8); break;
-		}
-	}
-	if (l->is_signed && l->size < 8 && (u >> (l->size * 8 - 1)) & 1)
-		u |= ~(uint64_t)0 << (l->size * 8);
-	return (lua_Integer)u;
-}
-
-static void store_field(unsigned char *base, const struct bpfmap_leaf *l, lua_Integer v)
-{
-	void *p = base + l->offset;
-	uint64_t u = (uint64_t)v;
-
-	if (aligned(l)) {
-		switch (l->size) {
-		case 1: __atomic_store_n((uint8_t *)p, (uint8_t)u, __ATOMIC_RELAXED); break;
-		case 2: __atomic_store_n((uint16_t *)p, (uint16_t)u, __ATOMIC_RELAXED); break;
-		case 4: __atomic_store_n((uint32_t *)p, (uint32_t)u, __ATOMIC_RELAXED); break;
-		default: __atomic_store_n((uint64_t *)p, u, __ATOMIC_RELAXED); break;
-		}
-	} else {
-		uint8_t b1 = (uint8_t)u; uint16_t b2 = (uint16_t)u; uint32_t b4 = (uint32_t)u;
-
-		switch (l->size) {
-		case 1: memcpy(p, &b1, 1); break;
-		case 2: memcpy(p, &b2, 2); break;
-		case 4: memcpy(p, &b4, 4); break;
-		default: memcpy(p, &u, 8); break;
-		}
-	}
-}
-
-/* Normalise v to what the field will read back as (u64 wraps, s8 sign...). */
-static lua_Integer as_stored(const struct bpfmap_leaf *l, lua_Integer v)
-{
-	unsigned char buf[8] = { 0 };
-	struct bpfmap_leaf at0 = *l;
-
-	at0.offset = 0;
-	store_field(buf, &at0, v);
-	return load_field(buf, &at0);
-}
-
 /* ---- phase 3: checks and preparation ---- */
 
 static int fail_target(struct attempt *a, struct target *t, int err, const char *fmt, ...)
@@ -880,38 +785,17 @@ static int rmw_buffer(struct attempt *a, struct target *t)
 
 static int prepare_target(struct attempt *a, struct target *t)
 {
-	struct mapdata *md = t->c->md;
-	lua_Integer lo, hi, v = t->w->value;
-	int rc, frozen;
-	long long memlock;
+	struct bpfmap_field_store st;
+	char why[160];
+	int err = bpfmap_field_prepare(t->c->md, &t->leaf, t->w->value, 0, a->o.atomic, &st,
+	                               why, sizeof(why));
 
-	leaf_range(&t->leaf, &lo, &hi);
-	if (v < lo || v > hi)
-		return fail_target(a, t, ERANGE, "value %I out of range %I..%I", v, lo, hi);
-	/* The kernel keeps BPF_F_RDONLY on the descriptor, not in the map's
-	 * flags: a descriptor opened read-only is what refuses writes. */
-	if (md->read_only || (md->info.map_flags & BPF_F_RDONLY))
-		return fail_target(a, t, EPERM, "the map's descriptor is read-only (BPF_F_RDONLY)");
-	rc = bpfmap_mapdata_mmap(md);
-	if (rc == 0) {
-		t->via_mmap = true;
-		t->atomic = aligned(&t->leaf);
-		if (!t->atomic && a->o.atomic)
-			return fail_target(a, t, ENOTSUP,
-			                   "the field is not naturally aligned, so no single store can "
-			                   "write it, and opts.atomic is set");
+	if (err)
+		return fail_target(a, t, err, "%s", why);
+	t->via_mmap = st.via_mmap;
+	t->atomic = st.atomic;
+	if (t->via_mmap)
 		return 0;
-	}
-	/* a writable mapping of a frozen map is refused with EPERM */
-	bpfmap_read_fdinfo(md->fd, &frozen, &memlock);
-	if (rc == -EPERM || frozen == 1)
-		return fail_target(a, t, EPERM, "the map is frozen (read-only from user space)");
-	if (a->o.atomic)
-		return fail_target(a, t, ENOTSUP,
-		                   "the map is not mmapable, a read-modify-write of its value could "
-		                   "race with the program, and opts.atomic is set");
-	t->via_mmap = false;
-	t->atomic = false;
 	t->rmw = rmw_buffer(a, t);
 	if (t->rmw < 0)
 		return fail_target(a, t, -t->rmw, "read of key 0 failed");
@@ -927,7 +811,7 @@ static void rollback(struct attempt *a, int upto)
 
 	for (i = upto - 1; i >= 0; i--)
 		if (a->t[i].via_mmap)
-			store_field(a->t[i].c->md->mem, &a->t[i].leaf, a->t[i].before);
+			bpfmap_store_field(a->t[i].c->md->mem, &a->t[i].leaf, a->t[i].before);
 	for (i = 0; i < a->nrmw; i++)
 		if (a->rmw[i].updated)
 			bpf_map_update_elem(a->rmw[i].md->fd, &key, a->rmw[i].orig, BPF_EXIST);
@@ -943,11 +827,11 @@ static int store_all(struct attempt *a)
 		struct target *t = &a->t[i];
 
 		if (t->via_mmap) {
-			t->before = load_field(t->c->md->mem, &t->leaf);
-			store_field(t->c->md->mem, &t->leaf, t->w->value);
+			t->before = bpfmap_load_field(t->c->md->mem, &t->leaf);
+			bpfmap_store_field(t->c->md->mem, &t->leaf, t->w->value);
 		} else {
-			t->before = load_field(a->rmw[t->rmw].orig, &t->leaf);
-			store_field(a->rmw[t->rmw].patched, &t->leaf, t->w->value);
+			t->before = bpfmap_load_field(a->rmw[t->rmw].orig, &t->leaf);
+			bpfmap_store_field(a->rmw[t->rmw].patched, &t->leaf, t->w->value);
 		}
 	}
 	for (i = 0; i < a->nrmw; i++) {
@@ -1009,7 +893,7 @@ static void push_report(struct attempt *a)
 		set_key(L, RK_SIGNED);
 		lua_pushinteger(L, t->before);
 		set_key(L, RK_BEFORE);
-		lua_pushinteger(L, as_stored(&t->leaf, t->w->value));
+		lua_pushinteger(L, bpfmap_as_stored(&t->leaf, t->w->value));
 		set_key(L, RK_AFTER);
 		lua_pushvalue(L, lua_upvalueindex(t->via_mmap ? RK_MMAP : RK_RMW));
 		set_key(L, RK_METHOD);

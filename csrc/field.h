@@ -1,0 +1,49 @@
+/*
+ * One integer field of a map's value, as BTF resolution found it
+ * (struct bpfmap_leaf): its range, and how it is loaded and stored.  Shared
+ * by BpfMapWrite (mapwrite.c) and MapData's typed get/set (typed.c), so both
+ * make the same range checks and the same stores.
+ */
+#ifndef BPFMAP_FIELD_H
+#define BPFMAP_FIELD_H
+
+#include "bpfmap.h"
+
+/* The values the field takes: its width and signedness; a u64 takes every
+ * Lua integer (two's complement), a bool 0 and 1. */
+void bpfmap_leaf_range(const struct bpfmap_leaf *l, lua_Integer *lo, lua_Integer *hi);
+/* Whether one store of the field's width can write it. */
+bool bpfmap_leaf_aligned(const struct bpfmap_leaf *l);
+/* One relaxed load / store of the field's width at base + l->offset where
+ * aligned (the program may use the field concurrently); bytes otherwise. */
+lua_Integer bpfmap_load_field(const unsigned char *base, const struct bpfmap_leaf *l);
+void bpfmap_store_field(unsigned char *base, const struct bpfmap_leaf *l, lua_Integer v);
+/* v as the field reads it back once stored (u64 wraps, s8 sign-extends). */
+lua_Integer bpfmap_as_stored(const struct bpfmap_leaf *l, lua_Integer v);
+
+/* How a store into one element of a map will be made. */
+struct bpfmap_field_store {
+	bool via_mmap;   /* one store through md->mem; else read-modify-write */
+	bool atomic;     /* via_mmap and naturally aligned */
+};
+
+/*
+ * The checks every store of v into field l of the element at byte elem_off
+ * of md's mapping makes before anything is written: v in the field's range
+ * (ERANGE), a writable descriptor (EPERM), a map not frozen (EPERM); then
+ * the method: through the mapping where md is mmapable and the element lies
+ * in it, else a read-modify-write, which want_atomic refuses (ENOTSUP), as
+ * it does an unaligned field.  0, or an errno with the reason in why.
+ */
+int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_Integer v,
+                         size_t elem_off, bool want_atomic, struct bpfmap_field_store *st,
+                         char *why, size_t whylen);
+
+/*
+ * The map's BTF from btf_cache.c's per-Lua-state cache (loaded on a miss
+ * and pinned by a descriptor), or NULL with a negative errno in *err.  Valid
+ * until the next call into the cache, which may evict it.
+ */
+const struct btf *bpfmap_btf_get(lua_State *L, __u32 btf_id, int *err);
+
+#endif
