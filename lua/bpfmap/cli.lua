@@ -232,8 +232,12 @@ local ARRAYS = { array = true, percpu_array = true }
 
 -- The key argument m:get and m:set take: an index for an array map, else a
 -- binary string of key_size bytes.
-local function map_key(m, info, spec)
-  if spec == nil then return nil end
+local function map_key(info, spec)
+  if spec == nil then
+    if ARRAYS[info.type] then return nil end   -- index 0
+    fail("map '%s' (id %d) is a %s map: name the entry with --key", info.name, info.id,
+      info.type)
+  end
   local bytes = parse_hex(spec)
   if bytes then
     if #bytes ~= info.key_size then
@@ -346,51 +350,93 @@ commands.show = { nargs = { 1, 1 }, run = function(args, opts)
   return table.concat(lines, "\n") .. "\n"
 end }
 
--- m:get and m:set come with BTF-typed values; say so plainly if absent.
-local function method(m, name)
+-- m:get, m:set and m:write come with BTF-typed values; say so plainly if
+-- this bpfmap lacks them.
+local function need(m, name)
   if not m[name] then
-    fail("%s needs MapData:%s, which this bpfmap does not have", name, name)
+    fail("this needs MapData:%s, which this bpfmap does not have", name)
   end
-  return m[name]
 end
 
 -- get returns nil alone for a missing key: check() cannot tell it from a
 -- failure, so the call is made here.
+-- An integer, a boolean, or a per-CPU list of them, as text.
+local function show_value(v)
+  if type(v) ~= "table" then return tostring(v) end
+  local t = {}
+  for i, x in ipairs(v) do t[i] = tostring(x) end
+  return "{" .. table.concat(t, ", ") .. "}"
+end
+
 commands.get = { nargs = { 2, 2 }, key = true, run = function(args, opts)
   local m <close> = open_map(args[1])
   local info = check(m:info())
   local path = args[2]
-  local key = map_key(m, info, opts.key)
-  local v, err = method(m, "get")(m, path, key)
+  local key = map_key(info, opts.key)
+  -- get returns nil alone for a missing key, which check() would not see
+  need(m, "get")
+  local v, err = m:get(path, key)
   if v == nil then
     if err then fail("%s", err) end
     fail("map '%s' (id %d) has no entry for key %s", info.name, info.id, opts.key or "0")
   end
   if opts.json then
-    return { map = info.name, id = info.id, path = path, key = opts.key, value = v }
+    return { map = info.name, id = info.id, path = path, key = opts.key,
+             value = type(v) == "table" and array(v) or v }
+  end
+  if type(v) == "table" then
+    local lines = {}
+    for i, x in ipairs(v) do lines[i] = string.format("CPU %d: %s\n", i - 1, tostring(x)) end
+    return table.concat(lines)
   end
   return tostring(v) .. "\n"
 end }
+
+-- The table m:write takes to set one field by name: {a = {b = value}} for
+-- "a.b".  Only member paths: an index would make a sparse list.
+local function write_table(path, value)
+  if not path:match("^[%a_][%w_]*$") and not path:match("^[%a_][%w_]*[%.%w_]*[%w_]$") then
+    fail("an enumerator name can only be given for a field reached by member names, "
+      .. "not '%s'; give its number", path)
+  end
+  local t = value
+  local segments = {}
+  for seg in path:gmatch("[^.]+") do segments[#segments + 1] = seg end
+  for i = #segments, 1, -1 do t = { [segments[i]] = t } end
+  return t
+end
+
+-- Set an enum field by enumerator name: m:set takes numbers only, m:write
+-- resolves names and stores only the fields its table names.
+local function set_by_name(m, path, name, key)
+  need(m, "get")
+  need(m, "write")
+  local before = check(m:get(path, key))
+  check(m:write(write_table(path, name), key))
+  local after = check(m:get(path, key))
+  return { before = before, after = after, field = path }
+end
 
 commands.set = { nargs = { 3, 3 }, key = true, run = function(args, opts)
   local value = parse_value(args[3])
   local m <close> = open_map(args[1])
   local info = check(m:info())
   local path = args[2]
-  local key = map_key(m, info, opts.key)
-  local report = check(method(m, "set")(m, path, value, key))
+  local key = map_key(info, opts.key)
+  local report
+  if type(value) == "string" then
+    report = set_by_name(m, path, value, key)
+  else
+    need(m, "set")
+    report = check(m:set(path, value, key))
+  end
   if opts.json then
     local t = { map = info.name, id = info.id, path = path, key = opts.key }
-    if type(report) == "table" then
-      for k, v in pairs(report) do t[k] = v end
-    end
+    for k, v in pairs(report) do t[k] = type(v) == "table" and array(v) or v end
     return t
   end
-  if type(report) == "table" and report.before ~= nil then
-    return string.format("%s: %s -> %s\n", path, tostring(report.before),
-      tostring(report.after))
-  end
-  return string.format("%s: %s\n", path, tostring(value))
+  return string.format("%s: %s -> %s\n", path, show_value(report.before),
+    show_value(report.after))
 end }
 
 commands.dump = { nargs = { 1, 1 }, run = function(args, opts)
@@ -487,8 +533,9 @@ function M.main(argv, out, err)
     return status.status
   end
   -- a raise from bpfmap itself: a caller's mistake it refused (a malformed
-  -- field path, say) or a bug; either way the operation failed
-  err:write("bpfmap: ", tostring(status), "\n")
+  -- field path, say) or a bug; either way the operation failed.  The
+  -- position is this file's line that called bpfmap, of no use to the user.
+  err:write("bpfmap: ", (tostring(status):gsub("^[^\n]-cli%.lua:%d+: ", "")), "\n")
   return 1
 end
 
