@@ -114,6 +114,10 @@ static void read_opts(lua_State *L, int arg, struct dump_opts *o)
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, arg)) {
+		/* a number key must not reach lua_tolstring: it would turn into a
+		 * string in place and derail lua_next */
+		if (lua_type(L, -2) != LUA_TSTRING)
+			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
 		if (bpfmap_is_string(L, -2, "limit")) {
 			lua_pop(L, 1);
 			bpfmap_opt_field_int(L, arg, "limit", 0, LUA_MAXINTEGER, &o->limit);
@@ -145,7 +149,7 @@ struct dumper {
 	struct dump_opts o;
 	int ncpus;                    /* 1 unless per-CPU */
 	size_t stride;                /* bytes per CPU in a per-CPU value */
-	char *key, *next, *value;
+	char *key, *next, *missing, *value;
 	/* on failure: what failed, for the message */
 	char step[160];
 };
@@ -329,12 +333,16 @@ static int add_entry(struct dumper *d, bool first)
 /*
  * Walk the map with get_next_key and lookup.  A key that vanishes between
  * the two is skipped by asking again for the key after the same previous
- * one, as pairs() does.  0 or -errno with d->step naming what failed.
+ * one, as pairs() does: a hash map asked for the key after a missing one
+ * would start again from its first.  When it answers the same key again,
+ * that key is an empty slot (of a prog_array, an array of maps, ...) that
+ * get_next_key lists and lookup never finds: the walk steps over it, or it
+ * would ask forever.  0 or -errno with d->step naming what failed.
  */
 static int walk(struct dumper *d)
 {
 	lua_Integer shown = 0;
-	bool have_prev = false;
+	bool have_prev = false, retried = false;
 	char hex[64];
 	int err;
 
@@ -353,14 +361,24 @@ static int walk(struct dumper *d)
 		}
 		if (bpf_map_lookup_elem(d->fd, d->next, d->value)) {
 			err = errno;
-			if (err == ENOENT)
-				continue;   /* vanished: ask again after the same key */
+			if (err == ENOENT) {
+				if (retried && !memcmp(d->missing, d->next, d->info->key_size)) {
+					memcpy(d->key, d->next, d->info->key_size);
+					have_prev = true;
+					retried = false;
+				} else {
+					memcpy(d->missing, d->next, d->info->key_size);
+					retried = true;
+				}
+				continue;
+			}
 			key_hex(d, (unsigned char *)d->next, hex, sizeof(hex));
 			snprintf(d->step, sizeof(d->step), "lookup key %s", hex);
 			return -err;
 		}
 		memcpy(d->key, d->next, d->info->key_size);
 		have_prev = true;
+		retried = false;
 		err = add_entry(d, shown == 0);
 		if (err) {
 			key_hex(d, (unsigned char *)d->key, hex, sizeof(hex));
@@ -413,6 +431,7 @@ static int dump(lua_State *L)
 	/* scratch buffers and the text, all owned by Lua values on the stack */
 	d.key = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
 	d.next = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
+	d.missing = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
 	d.value = lua_newuserdatauv(L, vsize ? vsize : 1, 0);
 	d.out = new_text(L);
 

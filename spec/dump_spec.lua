@@ -163,6 +163,23 @@ describe("MapData:dump", function()
       assert.truthy(text:find(string.format("value (CPU %d): %02x 01 00 00\n", n - 1, n), 1, true))
     end)
 
+    priv.it("slots get_next_key lists but lookup never finds are stepped over #priv", function()
+      -- a prog_array lists every index and finds none while empty: a walk
+      -- that only asked again after the same key would never end
+      local pa = create({ type = "prog_array", key_size = 4, value_size = 4, max_entries = 4 })
+      assert.equal("", pa:dump())
+      local inner = create({ type = "array", key_size = 4, value_size = 4, max_entries = 1 })
+      local aom = create({ type = "array_of_maps", key_size = 4, value_size = 4,
+        max_entries = 3, inner_map_fd = inner })
+      assert(aom:update(u32(1), u32(inner:fd())))
+      -- the one filled slot, its value the inner map's id, as bpftool reads it
+      local bt = bt_dump(aom:id())
+      assert.equal(1, #bt)
+      assert.equal(u32(inner:id()), bytes_of(bt[1].value))
+      assert.equal(expected_hex(bt), aom:dump())
+      assert.equal("key: 01 00 00 00\nvalue: " .. dump_hex(u32(inner:id())) .. "\n", aom:dump())
+    end)
+
     priv.it("an empty map dumps as the empty string #priv", function()
       local m = create({ type = "hash", key_size = 4, value_size = 8, max_entries = 4 })
       assert.equal("", m:dump())
@@ -211,6 +228,7 @@ describe("MapData:dump", function()
         arg_err(1, "field 'limit' must be an integer, got string"))
       assert.has_error(function() m:dump({ compact = 1 }) end,
         arg_err(1, "compact must be a boolean, got number"))
+      assert.has_error(function() m:dump({ 10 }) end, arg_err(1, "unknown option '1'"))
     end)
   end)
 
