@@ -453,6 +453,22 @@ describe("bpfmap command", function()
     end)
   end)
 
+  describe("dump of maps made here", function()
+    priv.it("--json of a prog_array and an array of maps: only the filled slots #priv", function()
+      local pa = create({ type = "prog_array", key_size = 4, value_size = 4, max_entries = 4 })
+      assert.same({ map = pa:info().name, id = pa:id(), entries = {},
+        text = "" }, ok_json("dump", "--json", tostring(pa:id())))
+      assert.equal("[]", ok("dump", "--json", tostring(pa:id())):match('"entries":(%b[])'))
+      local inner = create({ type = "array", key_size = 4, value_size = 4, max_entries = 1 })
+      local aom = create({ type = "array_of_maps", key_size = 4, value_size = 4,
+        max_entries = 3, inner_map_fd = inner })
+      assert(aom:update(u32(1), u32(inner:fd())))
+      local got = ok_json("dump", tostring(aom:id()), "--json")
+      assert.same({ { key = "01000000", value = plain_hex(u32(inner:id())) } }, got.entries)
+      assert.equal(aom:dump(), got.text)
+    end)
+  end)
+
   describe("pin", function()
     priv.it("pins the map in a bpf filesystem, where bpftool finds it #priv", function()
       local m, name = create({ type = "array", key_size = 4, value_size = 4, max_entries = 1 })
