@@ -204,6 +204,24 @@ describe("bpfmap command", function()
     end)
   end)
 
+  it("without privilege: exit 1, naming the capability the process lacks", function()
+    local out, why = priv.run_unprivileged([[
+      for _, args in ipairs({ "list", "show 1", "dump .bss" }) do
+        local p = io.popen("lua5.4 bin/bpfmap " .. args .. " 2>&1; echo \"exit $?\"")
+        io.write(p:read("a"))
+        p:close()
+      end
+    ]])
+    if not out then
+      pending(why)
+      return
+    end
+    local lacks = ": Operation not permitted (needs CAP_SYS_ADMIN, which the process lacks)\n"
+    assert.equal("bpfmap: list_maps" .. lacks .. "exit 1\n"
+      .. "bpfmap: from_id 1" .. lacks .. "exit 1\n"
+      .. "bpfmap: list_maps" .. lacks .. "exit 1\n", out)
+  end)
+
   describe("list", function()
     priv.it("lists loaded maps whose name contains PATTERN, as MapInfo prints them #priv", function()
       local tag = rand_tag(3)
