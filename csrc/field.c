@@ -102,13 +102,24 @@ lua_Integer bpfmap_as_stored(const struct bpfmap_leaf *l, lua_Integer v)
 	return bpfmap_load_field(buf, &at0);
 }
 
+bool bpfmap_map_frozen(struct mapdata *md, char *why, size_t whylen)
+{
+	int frozen;
+	long long memlock;
+
+	bpfmap_read_fdinfo(md->fd, &frozen, &memlock);
+	if (frozen != 1)
+		return false;
+	snprintf(why, whylen, "the map is frozen (read-only from user space)");
+	return true;
+}
+
 int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_Integer v,
-                         size_t elem_off, bool want_atomic, struct bpfmap_field_store *st,
-                         char *why, size_t whylen)
+                         size_t elem_off, bool want_atomic, bool check_frozen,
+                         struct bpfmap_field_store *st, char *why, size_t whylen)
 {
 	lua_Integer lo, hi;
-	int rc, frozen;
-	long long memlock;
+	int rc;
 
 	st->via_mmap = st->atomic = false;
 	bpfmap_leaf_range(l, &lo, &hi);
@@ -124,7 +135,7 @@ int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_In
 		return EPERM;
 	}
 	rc = bpfmap_mapdata_mmap(md);
-	if (rc == 0 && elem_off + md->info.value_size <= md->mem_len) {
+	if (rc == 0 && elem_off <= md->mem_len && md->info.value_size <= md->mem_len - elem_off) {
 		st->via_mmap = true;
 		st->atomic = bpfmap_leaf_aligned(l);
 		if (!st->atomic && want_atomic) {
@@ -135,11 +146,12 @@ int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_In
 		return 0;
 	}
 	/* a writable mapping of a frozen map is refused with EPERM */
-	bpfmap_read_fdinfo(md->fd, &frozen, &memlock);
-	if (rc == -EPERM || frozen == 1) {
+	if (rc == -EPERM) {
 		snprintf(why, whylen, "the map is frozen (read-only from user space)");
 		return EPERM;
 	}
+	if (check_frozen && bpfmap_map_frozen(md, why, whylen))
+		return EPERM;
 	if (want_atomic) {
 		snprintf(why, whylen, "%s, a read-modify-write of its value could race with the "
 		         "program, and opts.atomic is set",

@@ -34,10 +34,19 @@ struct bpfmap_field_store {
  * the method: through the mapping where md is mmapable and the element lies
  * in it, else a read-modify-write, which want_atomic refuses (ENOTSUP), as
  * it does an unaligned field.  0, or an errno with the reason in why.
+ *
+ * Whether a map without a mapping is frozen costs a read of its fdinfo (an
+ * open, a read and a close): a caller whose only store is one update, which
+ * the kernel refuses for a frozen map, passes check_frozen false and asks
+ * bpfmap_map_frozen only when the update fails with EPERM.
  */
 int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_Integer v,
-                         size_t elem_off, bool want_atomic, struct bpfmap_field_store *st,
-                         char *why, size_t whylen);
+                         size_t elem_off, bool want_atomic, bool check_frozen,
+                         struct bpfmap_field_store *st, char *why, size_t whylen);
+
+/* Whether the map is frozen (read-only from user space), from its fdinfo;
+ * when it is, the reason the checks give, in why. */
+bool bpfmap_map_frozen(struct mapdata *md, char *why, size_t whylen);
 
 /*
  * The map's BTF from btf_cache.c's per-Lua-state cache (loaded on a miss

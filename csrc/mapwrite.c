@@ -787,7 +787,8 @@ static int prepare_target(struct attempt *a, struct target *t)
 {
 	struct bpfmap_field_store st;
 	char why[160];
-	int err = bpfmap_field_prepare(t->c->md, &t->leaf, t->w->value, 0, a->o.atomic, &st,
+	/* frozen maps are refused here, before any map of the batch is written */
+	int err = bpfmap_field_prepare(t->c->md, &t->leaf, t->w->value, 0, a->o.atomic, true, &st,
 	                               why, sizeof(why));
 
 	if (err)

@@ -183,7 +183,10 @@ static int resolve(lua_State *L, struct mapdata *md, const char *path, const cha
 		rc = -EINVAL;
 	}
 	if (rc)
-		return bpfmap_fail_msg(L, -rc, lua_pushfstring(L, "%s: %s", what, err));
+		return bpfmap_fail_msg(L, -rc, lua_pushfstring(L, "%s: %s%s", what, err,
+		                       rc == -EINVAL && !strncmp(what, "get ", 4)
+		                       ? " (get reads the fields set writes; m:read() decodes the rest)"
+		                       : ""));
 	return 0;
 }
 
@@ -356,14 +359,17 @@ static int ty_set(lua_State *L)
 		return 3;
 	lua_pushfstring(L, "set %s=%I", path, v);
 	what = lua_tostring(L, -1);
-	err = bpfmap_field_prepare(md, &leaf, v, k.elem_off, atomic, &st, msg, sizeof(msg));
+	/* one update is the only store, and a frozen map refuses it: the
+	 * fdinfo read that says why is left to that refusal */
+	err = bpfmap_field_prepare(md, &leaf, v, k.elem_off, atomic, false, &st, msg, sizeof(msg));
 	if (err)
 		return fail_set(L, what, md, path, &leaf, err, msg);
 	after = bpfmap_as_stored(&leaf, v);
 	if (st.via_mmap) {
 		unsigned char *mem = (unsigned char *)md->mem + k.elem_off;
 
-		push_field(L, &leaf, bpfmap_load_field(mem, &leaf));
+		/* before and after as BpfMapWrite reports them: integers */
+		lua_pushinteger(L, bpfmap_load_field(mem, &leaf));
 		bpfmap_store_field(mem, &leaf, v);
 		push_report(L, md, path, &leaf, lua_gettop(L), after, &st);
 		return 1;
@@ -380,7 +386,7 @@ static int ty_set(lua_State *L)
 	for (i = 0; i < ncpus; i++) {
 		unsigned char *copy = buf + (size_t)i * stride(md);
 
-		push_field(L, &leaf, bpfmap_load_field(copy, &leaf));
+		lua_pushinteger(L, bpfmap_load_field(copy, &leaf));
 		if (is_percpu(md))
 			lua_rawseti(L, -2, i + 1);
 		bpfmap_store_field(copy, &leaf, v);
@@ -388,6 +394,8 @@ static int ty_set(lua_State *L)
 	before = lua_gettop(L);
 	if (bpf_map_update_elem(md->fd, k.bytes, buf, BPF_EXIST)) {
 		err = errno;
+		if (err == EPERM && bpfmap_map_frozen(md, msg, sizeof(msg)))
+			return fail_set(L, what, md, path, &leaf, err, msg);
 		return fail_set(L, what, md, path, &leaf, err,
 		                err == ENOENT ? "the key was deleted meanwhile" : "update failed");
 	}
@@ -935,18 +943,26 @@ static bool encode_fields(struct codec *c, int idx, __u32 id, const struct btf_t
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		__u32 mtype = 0, moff = 0, mbits = 0;
-		const char *name;
+		int key = lua_gettop(L) - 1;
+		const char *name, *shown, *tname;
 		size_t was;
 		bool found;
 
-		if (lua_type(L, -2) != LUA_TSTRING)
-			return refuse(c, EINVAL, "%s takes fields by name, not %s %s", type_str(c, id),
-			              luaL_typename(L, -2), bpfmap_show(L, -2));
-		name = lua_tostring(L, -2);
+		/* the pushes in order: C does not order a call's arguments */
+		if (lua_type(L, key) != LUA_TSTRING) {
+			shown = bpfmap_show(L, key);
+			tname = type_str(c, id);
+			return refuse(c, EINVAL, "%s takes fields by name, not %s %s", tname,
+			              luaL_typename(L, key), shown);
+		}
+		name = lua_tostring(L, key);
 		found = btf_is_datasec(t) ? find_var(c, t, name, bit_off, &mtype, &moff)
 		                          : find_member(c, t, name, bit_off, &mtype, &moff, &mbits, 0);
-		if (!found)
-			return refuse(c, ENOENT, "%s has no field '%s'", type_str(c, id), bpfmap_show(L, -2));
+		if (!found) {
+			shown = bpfmap_show(L, key);
+			tname = type_str(c, id);
+			return refuse(c, ENOENT, "%s has no field '%s'", tname, shown);
+		}
 		was = path_push(c, name, 0);
 		if (!encode(c, lua_gettop(L), mtype, moff, mbits, depth + 1))
 			return false;
@@ -986,9 +1002,12 @@ static bool encode_array(struct codec *c, int idx, __u32 id, const struct btf_ty
 		lua_Integer i;
 		size_t was;
 
-		if (!lua_isinteger(L, -2))
+		if (!lua_isinteger(L, -2)) {
+			const char *shown = bpfmap_show(L, -2);
+
 			return refuse(c, EINVAL, "%s is a list, not a table keyed by %s", type_str(c, id),
-			              bpfmap_show(L, -2));
+			              shown);
+		}
 		i = lua_tointeger(L, -2);
 		if (i < 1 || (lua_Unsigned)i > a->nelems)
 			return refuse(c, EINVAL, "%s has %I elements; the list has index %I",
@@ -1126,13 +1145,6 @@ static int ty_write(lua_State *L)
 		buf = scratch(L, md->info.value_size);
 		memcpy(buf, mem, md->info.value_size);
 	} else {
-		int frozen;
-		long long memlock;
-
-		bpfmap_read_fdinfo(md->fd, &frozen, &memlock);
-		if (frozen == 1)
-			return bpfmap_fail_msg(L, EPERM, lua_pushfstring(L, "%s: the map is frozen "
-			                       "(read-only from user space); nothing written", what));
 		err = lookup(L, md, &k, &buf, &ncpus);
 		if (err == ENOENT && !k.has_index) {
 			/* a new key: the fields not given are zero */
@@ -1183,8 +1195,15 @@ static int ty_write(lua_State *L)
 		return 1;
 	}
 	bpfmap_log_clear();
-	if (bpf_map_update_elem(md->fd, k.bytes, buf, flags))
-		return bpfmap_fail(L, errno, "%s: update", what);
+	if (bpf_map_update_elem(md->fd, k.bytes, buf, flags)) {
+		char why[64];
+
+		err = errno;
+		if (err == EPERM && bpfmap_map_frozen(md, why, sizeof(why)))
+			return bpfmap_fail_msg(L, EPERM, lua_pushfstring(L, "%s: %s; nothing written",
+			                       what, why));
+		return bpfmap_fail(L, err, "%s: update", what);
+	}
 	lua_pushboolean(L, 1);
 	return 1;
 }
