@@ -5,13 +5,14 @@
  * or the value, as bpftool shows them.  Per-CPU values show one line (or
  * block) per possible CPU.
  *
- * libbpf prints through a callback; ours only appends to a malloc'ed C
- * buffer, and the whole walk (syscalls, BTF load, formatting) runs with no
- * Lua call in between, so no Lua error can longjmp across libbpf's frames
- * and the BTF objects are always freed.  The text becomes a Lua string once,
- * at the end.
+ * The map's BTF comes from btf_cache.c, loaded once per Lua state.  libbpf
+ * prints through a callback; ours only appends to a malloc'ed C buffer, and
+ * the walk (syscalls and formatting) runs with no Lua call in between, so no
+ * Lua error can longjmp across libbpf's frames and the btf_dump is always
+ * freed.  The text becomes a Lua string once, at the end.
  */
 #include "bpfmap.h"
+#include "field.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -143,7 +144,7 @@ static bool is_percpu(__u32 type)
 struct dumper {
 	const struct bpf_map_info *info;
 	int fd;
-	struct btf *btf;              /* NULL: hex only */
+	const struct btf *btf;        /* NULL: hex only */
 	struct btf_dump *bd;
 	struct text *out;
 	struct dump_opts o;
@@ -435,27 +436,29 @@ static int dump(lua_State *L)
 	d.value = lua_newuserdatauv(L, vsize ? vsize : 1, 0);
 	d.out = new_text(L);
 
-	/* from here to the end of the walk, no Lua call */
+	/* the map's BTF from the per-state cache (btf_cache.c): a REPL's
+	 * repeated dumps load it once */
 	bpfmap_log_clear();
 	if (md->info.btf_id && (md->info.btf_key_type_id || md->info.btf_value_type_id)) {
-		d.btf = btf__load_from_kernel_by_id(md->info.btf_id);
+		d.btf = bpfmap_btf_get(L, md->info.btf_id, &err);
 		if (!d.btf) {
-			err = errno ? -errno : -EINVAL;
 			need = BPFMAP_NEED_ADMIN;
 			snprintf(d.step, sizeof(d.step), "load BTF id %u", md->info.btf_id);
-		} else {
-			d.bd = btf_dump__new(d.btf, btf_printf, d.out, NULL);
-			if (!d.bd) {
-				err = errno ? -errno : -ENOMEM;
-				snprintf(d.step, sizeof(d.step), "btf_dump of BTF id %u",
-				         md->info.btf_id);
-			}
+		}
+	}
+
+	/* from here to the end of the walk, no Lua call (the cache's BTF stays
+	 * valid until the next call into the cache) */
+	if (d.btf) {
+		d.bd = btf_dump__new(d.btf, btf_printf, d.out, NULL);
+		if (!d.bd) {
+			err = errno ? -errno : -ENOMEM;
+			snprintf(d.step, sizeof(d.step), "btf_dump of BTF id %u", md->info.btf_id);
 		}
 	}
 	if (!err)
 		err = walk(&d);
 	btf_dump__free(d.bd);
-	btf__free(d.btf);
 
 	if (err)
 		return bpfmap_fail_cap(L, -err, need, "dump map '%s' (id %I): %s", md->info.name,
