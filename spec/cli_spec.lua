@@ -487,6 +487,14 @@ describe("bpfmap command", function()
     end)
   end)
 
+  describe("dump of a map without keys", function()
+    priv.it("a queue: exit 1, saying it has no keys #priv", function()
+      local q, name = create({ type = "queue", key_size = 0, value_size = 4, max_entries = 2 })
+      refused(1, string.format("bpfmap: map '%s' (id %d) is a queue map, which has no keys "
+        .. "to dump\n", name, q:id()), "dump", tostring(q:id()))
+    end)
+  end)
+
   describe("pin", function()
     priv.it("pins the map in a bpf filesystem, where bpftool finds it #priv", function()
       local m, name = create({ type = "array", key_size = 4, value_size = 4, max_entries = 1 })

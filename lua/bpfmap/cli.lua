@@ -229,6 +229,7 @@ local function parse_hex(s)
 end
 
 local ARRAYS = { array = true, percpu_array = true }
+local KEYLESS = { queue = true, stack = true, bloom_filter = true }
 
 -- The key argument m:get and m:set take: an index for an array map, else a
 -- binary string of key_size bytes.
@@ -465,6 +466,10 @@ end
 commands.dump = { nargs = { 1, 1 }, run = function(args, opts)
   local m <close> = open_map(args[1])
   local info = check(m:info())
+  if KEYLESS[info.type] then
+    fail("map '%s' (id %d) is a %s map, which has no keys to dump", info.name, info.id,
+      info.type)
+  end
   local text = check(m:dump())
   if not opts.json then return text end
   local entries = array()
