@@ -166,6 +166,12 @@ describe("bpfmap command", function()
         .. USAGE_HINT, "set", "1", "x", "99999999999999999999")
       refused(2, "bpfmap: VALUE 'a b' is neither an integer, true, false nor an enumerator name\n"
         .. USAGE_HINT, "set", "1", "x", "a b")
+      refused(2, "bpfmap: key 'abc' is neither an integer nor hex:BYTES\n" .. USAGE_HINT,
+        "get", "1", "x", "--key", "abc")
+      refused(2, "bpfmap: key 'hex:123': hex: must be followed by pairs of hex digits\n"
+        .. USAGE_HINT, "set", "1", "x", "2", "--key", "hex:123")
+      refused(2, "bpfmap: key 'hex:zz': hex: must be followed by pairs of hex digits\n"
+        .. USAGE_HINT, "get", "1", "x", "--key", "hex:zz")
     end)
   end)
 

@@ -231,26 +231,35 @@ end
 local ARRAYS = { array = true, percpu_array = true }
 local KEYLESS = { queue = true, stack = true, bloom_filter = true }
 
--- The key argument m:get and m:set take: an index for an array map, else a
--- binary string of key_size bytes.
-local function map_key(info, spec)
-  if spec == nil then
-    if ARRAYS[info.type] then return nil end   -- index 0
-    fail("map '%s' (id %d) is a %s map: name the entry with --key", info.name, info.id,
-      info.type)
-  end
+-- --key's text, checked before any map is opened: { bytes = ... } or
+-- { int = n }, or nil without --key.
+local function parse_key(spec)
+  if spec == nil then return nil end
   local bytes = parse_hex(spec)
-  if bytes then
-    if #bytes ~= info.key_size then
-      fail("key '%s' is %d bytes; map '%s' (id %d) has %d-byte keys", spec, #bytes,
-        info.name, info.id, info.key_size)
-    end
-    return bytes
-  end
+  if bytes then return { text = spec, bytes = bytes } end
   local n = parse_integer(spec)
   if not n then
     usage_error("key '%s' is neither an integer nor hex:BYTES", spec)
   end
+  return { text = spec, int = n }
+end
+
+-- The key argument m:get and m:set take: an index for an array map, else a
+-- binary string of key_size bytes.
+local function map_key(info, key)
+  if key == nil then
+    if ARRAYS[info.type] then return nil end   -- index 0
+    fail("map '%s' (id %d) is a %s map: name the entry with --key", info.name, info.id,
+      info.type)
+  end
+  if key.bytes then
+    if #key.bytes ~= info.key_size then
+      fail("key '%s' is %d bytes; map '%s' (id %d) has %d-byte keys", key.text, #key.bytes,
+        info.name, info.id, info.key_size)
+    end
+    return key.bytes
+  end
+  local n = key.int
   if ARRAYS[info.type] then return n end
   local size = info.key_size
   if size ~= 1 and size ~= 2 and size ~= 4 and size ~= 8 then
@@ -260,7 +269,7 @@ local function map_key(info, spec)
   if size < 8 then
     local bits = size * 8
     if n < -(1 << (bits - 1)) or n > (1 << bits) - 1 then
-      fail("key %s does not fit map '%s' (id %d)'s %d-byte keys", spec, info.name,
+      fail("key %s does not fit map '%s' (id %d)'s %d-byte keys", key.text, info.name,
         info.id, size)
     end
     n = n & ((1 << bits) - 1)
@@ -370,10 +379,11 @@ local function show_value(v)
 end
 
 commands.get = { nargs = { 2, 2 }, key = true, run = function(args, opts)
+  local parsed = parse_key(opts.key)
   local m <close> = open_map(args[1])
   local info = check(m:info())
   local path = args[2]
-  local key = map_key(info, opts.key)
+  local key = map_key(info, parsed)
   -- get returns nil alone for a missing key, which check() would not see
   need(m, "get")
   local v, err = m:get(path, key)
@@ -420,10 +430,11 @@ end
 
 commands.set = { nargs = { 3, 3 }, key = true, run = function(args, opts)
   local value = parse_value(args[3])
+  local parsed = parse_key(opts.key)
   local m <close> = open_map(args[1])
   local info = check(m:info())
   local path = args[2]
-  local key = map_key(info, opts.key)
+  local key = map_key(info, parsed)
   local report
   if type(value) == "string" then
     report = set_by_name(m, path, value, key)
