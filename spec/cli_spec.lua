@@ -175,6 +175,48 @@ describe("bpfmap command", function()
     end)
   end)
 
+  describe("its JSON encoder", function()
+    local cli = require "bpfmap.cli"
+
+    it("writes what a JSON decoder reads back, escapes included", function()
+      local v = {
+        text = 'SEC(".bss") {\n\tx = \\0;\r\1\127}',
+        n = -9223372036854775807 - 1,
+        big = 0x7fffffffffffffff,
+        f = 0.5,
+        yes = true,
+        no = false,
+        list = { 1, "two", { three = 3 } },
+        nested = { a = { b = { c = "d" } } },
+      }
+      local got = cli.json(v)
+      assert.same(v, json.decode(got))
+      -- integers stay integers, keys are sorted, the output is one line
+      assert.truthy(got:find('"big":9223372036854775807,', 1, true))
+      assert.equal('{"a":1,"b":[1,2]}', cli.json({ b = { 1, 2 }, a = 1 }))
+      assert.is_nil(got:find("\n", 1, true))
+    end)
+
+    it("an empty table is an object unless marked as an array", function()
+      assert.equal("{}", cli.json({}))
+      assert.equal("[]", cli.json(cli.array()))
+      assert.equal('{"x":[]}', cli.json({ x = cli.array({}) }))
+    end)
+
+    it("bytes that are not UTF-8 read as Latin-1; NaN and infinities as null", function()
+      assert.equal('"caf\\u00e9\\u00ff"', cli.json("caf\233\255"))
+      assert.equal('"caf\195\169"', cli.json("caf\195\169"))   -- UTF-8 passes
+      assert.equal("[null,null,null]", cli.json({ 0 / 0, math.huge, -math.huge }))
+    end)
+
+    it("refuses what JSON cannot hold", function()
+      assert.has_error(function() cli.json({ f = print }) end, "JSON: cannot encode a function")
+      local t = {}
+      t.self = t
+      assert.has_error(function() cli.json(t) end, "JSON: a table refers to itself")
+    end)
+  end)
+
   describe("finding a map", function()
     priv.it("an id that is not loaded: exit 1 with the kernel's word #priv", function()
       refused(1, "bpfmap: from_id 4294967295: No such file or directory\n", "show", "4294967295")
