@@ -11,7 +11,7 @@ shift 2 || true
 src=$(pwd)
 tmp=$(mktemp -d /tmp/bpfmapunprivXXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-cp -r "$src/lua" "$src/csrc" "$src/rockspec" "$src/spec" "$src/examples" "$src/.busted" "$tmp/"
+cp -r "$src/lua" "$src/bin" "$src/csrc" "$src/rockspec" "$src/spec" "$src/examples" "$src/.busted" "$tmp/"
 mkdir -p "$tmp/build"
 cp -r "$src/build/bpfmap" "$src/build/fixtures" "$src/build/tests" "$tmp/build/"
 [ -d "$src/build/examples" ] && cp -r "$src/build/examples" "$tmp/build/"
