@@ -14,37 +14,45 @@
 #include <bpf/bpf.h>
 
 /*
+ * Open map id (close-on-exec, the caller owns fd) and read its info.
+ * Returns 0, 1 if the map went away since its id was listed, or a negative
+ * errno with *step naming what failed ("open map id", "info of map id").
+ */
+static int open_map(__u32 id, int *fd, struct bpf_map_info *info, const char **step)
+{
+	__u32 len = sizeof(*info);
+	int err;
+
+	*step = "open map id";
+	*fd = bpf_map_get_fd_by_id(id);
+	if (*fd < 0)
+		return errno == ENOENT ? 1 : -errno;
+	*step = "info of map id";
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(*fd, info, &len)) {
+		err = -errno;
+		close(*fd);
+		return err;
+	}
+	return 0;
+}
+
+/*
  * One step of the walk over loaded maps: the first map after *id that is
- * still there, opened (close-on-exec, the caller owns fd) with its info.
- * Returns 0, 1 at the end of the walk, or a negative errno with *step
- * naming what failed ("next map id after", "open map id", "info of map id";
- * *id is then the id it failed on).
+ * still there, opened with its info.  Returns 0, 1 at the end of the walk,
+ * or a negative errno with *step naming what failed ("next map id after",
+ * or open_map's; *id is then the id it failed on).
  */
 static int next_map(__u32 *id, int *fd, struct bpf_map_info *info, const char **step)
 {
-	for (;;) {
-		__u32 len = sizeof(*info);
-		int err;
+	int rc;
 
+	do {
 		*step = "next map id after";
 		if (bpf_map_get_next_id(*id, id))
 			return errno == ENOENT ? 1 : -errno;
-		*step = "open map id";
-		*fd = bpf_map_get_fd_by_id(*id);
-		if (*fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			return -errno;
-		}
-		*step = "info of map id";
-		memset(info, 0, sizeof(*info));
-		if (bpf_obj_get_info_by_fd(*fd, info, &len)) {
-			err = -errno;
-			close(*fd);
-			return err;
-		}
-		return 0;
-	}
+	} while ((rc = open_map(*id, fd, info, step)) == 1);
+	return rc;
 }
 
 int bpfmap_walk_maps(bpfmap_map_fn fn, void *ctx)
@@ -134,8 +142,7 @@ int bpfmap_walk_maps_filtered(struct bpfmap_map_names *names, bpfmap_map_filter 
 	int rc = 0;
 
 	for (;;) {
-		const char *known = NULL;
-		__u32 len = sizeof(info);
+		const char *known = NULL, *step;
 		int fd;
 
 		if (bpf_map_get_next_id(id, &id)) {
@@ -155,19 +162,11 @@ int bpfmap_walk_maps_filtered(struct bpfmap_map_names *names, bpfmap_map_filter 
 		} else if (!want(id, NULL, ctx)) {
 			continue;
 		}
-		fd = bpf_map_get_fd_by_id(id);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			rc = -errno;
+		rc = open_map(id, &fd, &info, &step);
+		if (rc == 1)
+			continue;
+		if (rc)
 			break;
-		}
-		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-			rc = -errno;
-			close(fd);
-			break;
-		}
 		if (!known)
 			remember(&seen, id, info.name);
 		if (!want(id, info.name, ctx)) {
