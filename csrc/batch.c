@@ -31,10 +31,11 @@
 
 /*
  * Bytes of keys plus values one call moves unless told otherwise.  A call
- * costs about 1 us of entry and exit against about 0.3 us per element for
- * the copy, so a few thousand elements per call already spend under 1% on
- * the syscall itself; larger batches only grow the buffers past the L2
- * cache.
+ * costs about 1 us of entry and exit against about 0.26 us per element
+ * (measured in C on a 100k-entry hash map), so a few thousand elements per
+ * call spend well under 1% on the syscall itself: reading that map in
+ * batches of 1024, 5461 (this size) or all 100000 took the same time
+ * within noise, and a fixed size keeps the buffers small for any map.
  */
 #define BATCH_BYTES (64 * 1024)
 
@@ -203,7 +204,8 @@ static int walk_elements(lua_State *L, struct walk *w)
 	int r, err;
 
 	for (;;) {
-		if (deleting && w->n >= (lua_Integer)md->info.max_entries)
+		/* (a map without max_entries, such as a cgroup storage, has no bound) */
+		if (deleting && md->info.max_entries && w->n >= (lua_Integer)md->info.max_entries)
 			break;
 		bpfmap_log_clear();
 		if (bpf_map_get_next_key(md->fd, have_prev ? prev : NULL, cur)) {
