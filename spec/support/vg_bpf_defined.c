@@ -22,6 +22,8 @@
  *       map's value_size (per-CPU maps: round_up(value_size, 8) for each
  *       possible CPU)
  *   BPF_MAP_GET_NEXT_KEY: attr->next_key, the map's key_size
+ *   BPF_MAP_LOOKUP_BATCH, BPF_MAP_LOOKUP_AND_DELETE_BATCH (also ending in
+ *       ENOENT or EINTR): attr->batch.keys and .values, batch.count of each
  *
  * Other nested buffers (a program's instructions, line info, ...) are left
  * alone: bpfmap never asks for them, and if it ever does memcheck will say
@@ -174,6 +176,28 @@ static long bpf_elem_read(int cmd, union bpf_attr *attr, unsigned int size)
 	return rc;
 }
 
+/* A batch read: the kernel wrote attr->batch.count keys and values, also
+ * when it ends the walk (ENOENT) or gave up on a vanished key (EINTR). */
+static long bpf_batch_read(int cmd, union bpf_attr *attr, unsigned int size)
+{
+	long rc = real_syscall(__NR_bpf, (long)cmd, attr, (long)size);
+	int saved = errno;
+	__u32 key_size;
+	size_t value_bytes;
+
+	if ((rc == 0 || saved == ENOENT || saved == EINTR) &&
+	    map_sizes((int)attr->batch.map_fd, &key_size, &value_bytes) == 0) {
+		if (attr->batch.keys)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)attr->batch.keys,
+			                          (size_t)attr->batch.count * key_size);
+		if (attr->batch.values)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)attr->batch.values,
+			                          (size_t)attr->batch.count * value_bytes);
+	}
+	errno = saved;
+	return rc;
+}
+
 long syscall(long nr, ...)
 {
 	long a[6];
@@ -193,6 +217,9 @@ long syscall(long nr, ...)
 		if ((cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM ||
 		     cmd == BPF_MAP_GET_NEXT_KEY) && attr && size >= ENDS(union bpf_attr, next_key))
 			return bpf_elem_read(cmd, attr, size);
+		if ((cmd == BPF_MAP_LOOKUP_BATCH || cmd == BPF_MAP_LOOKUP_AND_DELETE_BATCH) && attr &&
+		    size >= ENDS(union bpf_attr, batch.count))
+			return bpf_batch_read(cmd, attr, size);
 		return real_syscall(nr, (long)cmd, attr, (long)size);
 	}
 	/* as glibc's own syscall(): six argument registers, used or not */
