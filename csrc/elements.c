@@ -332,6 +332,10 @@ static int el_next_key(lua_State *L)
  * from where it was rather than from a key the map no longer has, which a
  * hash map would answer with its first key again.
  */
+/*
+ * Stack: 1 the map, 2 the previous key (nil at the start), 3 a key whose
+ * lookup just said ENOENT (or nil), 4 the value buffer.
+ */
 static int pairs_next(lua_State *L)
 {
 	struct mapdata *md = bpfmap_check_keyed(L, "pairs");
@@ -343,6 +347,8 @@ static int pairs_next(lua_State *L)
 	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
 		return raise_fail(L, md, -err, "pairs over");
+	lua_settop(L, 2);
+	lua_pushnil(L);
 	buf = scratch(L, size);
 	for (;;) {
 		err = next_key(L, md, prev);
@@ -350,6 +356,15 @@ static int pairs_next(lua_State *L)
 			return 0;
 		if (err)
 			return raise_fail(L, md, err, "pairs (next_key) over");
+		if (lua_rawequal(L, 3, -1)) {
+			/* the key after prev is still the one that was not there: an
+			 * empty slot (devmap, prog_array), not a deleted key; step past */
+			lua_replace(L, 2);
+			prev = lua_tostring(L, 2);
+			lua_pushnil(L);
+			lua_replace(L, 3);
+			continue;
+		}
 		if (bpf_map_lookup_elem(md->fd, lua_tostring(L, -1), buf) == 0) {
 			bpfmap_push_value(L, md, buf, ncpus);
 			return 2;
@@ -357,7 +372,9 @@ static int pairs_next(lua_State *L)
 		err = errno;
 		if (err != ENOENT)
 			return raise_fail(L, md, err, "pairs (lookup) over");
-		lua_pop(L, 1);   /* vanished: ask again after prev */
+		/* deleted under us: ask again after prev, since a hash map answers a
+		 * key it no longer has with its first key */
+		lua_replace(L, 3);
 	}
 }
 
