@@ -12,6 +12,7 @@
  * freed.  The text becomes a Lua string once, at the end.
  */
 #include "bpfmap.h"
+#include "elements.h"
 #include "field.h"
 
 #include <errno.h>
@@ -132,12 +133,6 @@ static void read_opts(lua_State *L, int arg, struct dump_opts *o)
 			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
 		}
 	}
-}
-
-static bool is_percpu(__u32 type)
-{
-	return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
-	       type == BPF_MAP_TYPE_LRU_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
 }
 
 /* Everything the walk needs, set up before it so that it calls no Lua. */
@@ -318,7 +313,7 @@ static int add_entry(struct dumper *d, bool first)
 		return r;
 	for (cpu = 0; cpu < d->ncpus; cpu++) {
 		text_add(d->out, "%s", sep);
-		if (is_percpu(d->info->type))
+		if (bpfmap_type_is_percpu(d->info->type))
 			snprintf(label, sizeof(label), "value (CPU %d)", cpu);
 		else
 			snprintf(label, sizeof(label), "value");
@@ -421,7 +416,7 @@ static int dump(lua_State *L)
 	d.fd = md->fd;
 	d.ncpus = 1;
 	d.stride = md->info.value_size;
-	if (is_percpu(md->info.type)) {
+	if (bpfmap_is_percpu(md)) {
 		d.ncpus = libbpf_num_possible_cpus();
 		if (d.ncpus < 0)
 			return bpfmap_fail(L, -d.ncpus, "dump map '%s' (id %I): possible CPUs",

@@ -22,9 +22,9 @@
 const char *const bpfmap_update_flag_names[] = { "any", "noexist", "exist", "lock", NULL };
 const __u64 bpfmap_update_flag_values[] = { BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK };
 
-bool bpfmap_is_percpu(const struct mapdata *md)
+bool bpfmap_type_is_percpu(__u32 type)
 {
-	switch (md->info.type) {
+	switch (type) {
 	case BPF_MAP_TYPE_PERCPU_HASH:
 	case BPF_MAP_TYPE_PERCPU_ARRAY:
 	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
@@ -33,6 +33,11 @@ bool bpfmap_is_percpu(const struct mapdata *md)
 	default:
 		return false;
 	}
+}
+
+bool bpfmap_is_percpu(const struct mapdata *md)
+{
+	return bpfmap_type_is_percpu(md->info.type);
 }
 
 static bool is_keyless(const struct mapdata *md)

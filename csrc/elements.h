@@ -12,6 +12,9 @@
 extern const char *const bpfmap_update_flag_names[];
 extern const __u64 bpfmap_update_flag_values[];
 
+/* Whether values are per CPU: one copy per possible CPU, each rounded up
+ * to 8 bytes. */
+bool bpfmap_type_is_percpu(__u32 type);
 bool bpfmap_is_percpu(const struct mapdata *md);
 
 /* The MapData at 1, open, of a keyed type (not queue/stack/bloom_filter);

@@ -18,6 +18,7 @@
  * string; other keyed maps need a key string of exactly key_size bytes.
  */
 #include "bpfmap.h"
+#include "elements.h"
 #include "field.h"
 #include "names.h"
 
@@ -34,19 +35,6 @@
 #define PATH_MAX_LEN 256  /* a field's path as messages show it */
 
 /* ---- the map, its key and its value layout ---- */
-
-static bool is_percpu(const struct mapdata *md)
-{
-	switch (md->info.type) {
-	case BPF_MAP_TYPE_PERCPU_HASH:
-	case BPF_MAP_TYPE_PERCPU_ARRAY:
-	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
-	case BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE:
-		return true;
-	default:
-		return false;
-	}
-}
 
 static bool is_array_like(const struct mapdata *md)
 {
@@ -101,7 +89,7 @@ static void check_key(lua_State *L, struct mapdata *md, int arg, struct typed_ke
 			k->has_index = true;
 		}
 	}
-	if (k->has_index && !is_percpu(md) && k->index < md->info.max_entries)
+	if (k->has_index && !bpfmap_is_percpu(md) && k->index < md->info.max_entries)
 		k->elem_off = (size_t)k->index * stride(md);
 }
 
@@ -117,7 +105,7 @@ static unsigned char *mapped(struct mapdata *md, const struct typed_key *k)
 /* Values a lookup gives (1, or the possible CPUs) and its buffer's size. */
 static int value_layout(const struct mapdata *md, int *ncpus, size_t *size)
 {
-	if (!is_percpu(md)) {
+	if (!bpfmap_is_percpu(md)) {
 		*ncpus = 1;
 		*size = md->info.value_size;
 		return 0;
@@ -246,7 +234,7 @@ static int ty_get(lua_State *L)
 	}
 	if (err)
 		return bpfmap_fail(L, err, "%s", what);
-	if (!is_percpu(md)) {
+	if (!bpfmap_is_percpu(md)) {
 		push_field(L, &leaf, bpfmap_load_field(buf, &leaf));
 		return 1;
 	}
@@ -381,13 +369,13 @@ static int ty_set(lua_State *L)
 	if (err)
 		return fail_set(L, what, md, path, &leaf, err, "lookup of the element failed");
 	/* a per-CPU map's every copy, so the field reads v on every CPU */
-	if (is_percpu(md))
+	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
 		unsigned char *copy = buf + (size_t)i * stride(md);
 
 		lua_pushinteger(L, bpfmap_load_field(copy, &leaf));
-		if (is_percpu(md))
+		if (bpfmap_is_percpu(md))
 			lua_rawseti(L, -2, i + 1);
 		bpfmap_store_field(copy, &leaf, v);
 	}
@@ -727,12 +715,12 @@ static int ty_read(lua_State *L)
 		if (err)
 			return bpfmap_fail(L, err, "%s", what);
 	}
-	if (is_percpu(md))
+	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
 		c.data = buf + (size_t)i * stride(md);
 		decode(&c, md->info.btf_value_type_id, 0, 0, 0);
-		if (is_percpu(md))
+		if (bpfmap_is_percpu(md))
 			lua_rawseti(L, -2, i + 1);
 	}
 	return 1;
@@ -1157,14 +1145,14 @@ static int ty_write(lua_State *L)
 		} else if (err) {
 			return bpfmap_fail(L, err, "%s: lookup", what);
 		}
-		if (err == ENOENT && is_percpu(md))
+		if (err == ENOENT && bpfmap_is_percpu(md))
 			memset(buf, 0, stride(md) * (size_t)ncpus);
 		else if (err == ENOENT)
 			memset(buf, 0, md->info.value_size);
 	}
 	/* a per-CPU value: a list of one table per CPU (as read gives), or one
 	 * table for every CPU */
-	if (is_percpu(md)) {
+	if (bpfmap_is_percpu(md)) {
 		__u32 vid = md->info.btf_value_type_id;
 		const struct btf_type *vt = strip(c.btf, &vid);
 
