@@ -148,9 +148,11 @@ priv.describe("Object on the kernel #priv", function()
     if tmp and tmp:match("^/tmp/bpfmapt_obj") then sh("rm -rf " .. quote(tmp)) end
   end)
 
-  -- n + 1 getpid() calls by a process named bpfmapt_obj_pid.
+  -- n + 1 getpid() calls by a process named bpfmapt_obj_pid. Without the
+  -- sanitizer runtime `make test-asan` preloads, whose start-up calls
+  -- getpid() too.
   local function fire(n)
-    sh("echo go | " .. quote(FIRE) .. " " .. n .. " >/dev/null")
+    sh("echo go | env -u LD_PRELOAD -u ASAN_OPTIONS " .. quote(FIRE) .. " " .. n .. " >/dev/null")
   end
 
   it("loads, attaches and counts getpid through .bss; close unloads the program #priv", function()
@@ -263,8 +265,9 @@ priv.describe("Object on the kernel #priv", function()
                             "pin_maps", "name", "loaded" }) do
       assert.has_error(function() o[name](o, "x") end, "Object." .. name .. ": closed object")
     end
-    for _, name in ipairs({ "name", "section", "type", "fd", "id", "attach", "run" }) do
-      assert.has_error(function() p[name](p) end, "Program." .. name .. ": closed object")
+    for _, name in ipairs({ "name", "section", "type", "fd", "id", "attach", "run",
+                            "set_autoload", "set_autoattach" }) do
+      assert.has_error(function() p[name](p, true) end, "Program." .. name .. ": closed object")
     end
     assert.equal("Program (closed object)", tostring(p))
     assert.is_true(o:close())
@@ -366,6 +369,26 @@ priv.describe("Object on the kernel #priv", function()
     bpfobj.wait_gone(left, "maps of the failed load still present")
   end)
 
+  it("loads without a program whose autoload is off, and skips one whose autoattach is #priv", function()
+    local o <close> = assert(Object.open(BAD))
+    local bad = o:program("bpfmapt_obj_nullck")
+    assert.is_true(bad:set_autoload(false))
+    assert.is_true(o:load())
+    assert.has_error(function() bad:set_autoload(true) end,
+      "Program.set_autoload: object already loaded")
+    assert.has_error(function() bad:set_autoload(1) end,
+      "bad argument #1 to 'set_autoload' (boolean expected, got number)")
+    assert.is_truthy(prog_show(o:program("bpfmapt_obj_good"):id()))
+
+    local r <close> = assert(Object.open(REFUSE))
+    assert.is_true(r:program("bpfmapt_obj_kp"):set_autoattach(false))
+    assert(r:load())
+    local calls <close> = assert(r:map(".bss"))
+    assert.is_true(r:attach())
+    fire(2)
+    assert.equal(3, read_u64(calls))
+  end)
+
   it("undoes every attach when the kernel refuses one, naming the program #priv", function()
     local o <close> = assert(Object.open(REFUSE))
     assert(o:load())
@@ -459,6 +482,29 @@ priv.describe("Object on the kernel #priv", function()
     for _, id in ipairs(ids) do
       assert.is_true(wait_prog_gone(id), "program " .. id .. " still loaded after <close>")
     end
+  end)
+
+  it("holds every descriptor of a loaded, attached object close-on-exec #priv", function()
+    local o <close> = assert(Object.open(REFUSE))
+    assert(o:load())
+    local link <close> = assert(o:program("bpfmapt_obj_rcnt"):attach())
+    local m <close> = assert(o:map(".bss"))
+    local checked = 0
+    for line in sh("ls -l /proc/" .. proc.PID .. "/fd"):gmatch("[^\n]+") do
+      local fd, target = line:match(" (%d+) %-> (.*)$")
+      if fd and (target:find("bpf-", 1, true) or target:find("perf_event", 1, true)) then
+        local f = io.open("/proc/" .. proc.PID .. "/fdinfo/" .. fd)
+        local info = f and f:read("a") or ""
+        if f then f:close() end
+        local flags = info:match("flags:%s*(%d+)")
+        if flags then
+          checked = checked + 1
+          assert.is_true(tonumber(flags, 8) & tonumber("2000000", 8) ~= 0,
+            "descriptor " .. fd .. " (" .. target .. ") is not close-on-exec")
+        end
+      end
+    end
+    assert.is_true(checked >= 4) -- program, maps, link, MapData's duplicate
   end)
 
   it("leaks no descriptor over 200 open/load/attach/map/close cycles #priv", function()
