@@ -206,7 +206,9 @@ static int prog_attach(lua_State *L)
 		return 1;
 	}
 	err = errno;
-	if (err == EOPNOTSUPP || err == ESRCH)
+	/* libbpf says nothing when the section has no attach function, and
+	 * why when the kernel refused */
+	if (err == EOPNOTSUPP && !*bpfmap_log_text())
 		return bpfmap_fail_msg(L, err, lua_pushfstring(L, "attach %s: libbpf knows no attach "
 		                                              "point for this section", l->what));
 	{
