@@ -22,6 +22,7 @@ local sh, quote = bpffs.sh, bpffs.quote
 local FIX = "build/fixtures/"
 local COUNT, RUN, BAD, REFUSE = FIX .. "obj_count.bpf.o", FIX .. "obj_run.bpf.o",
   FIX .. "obj_bad.bpf.o", FIX .. "obj_refuse.bpf.o"
+local CFG = FIX .. "obj_cfg.bpf.o"
 
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end
@@ -465,6 +466,39 @@ priv.describe("Object on the kernel #priv", function()
     assert.matches(("^pin maps of object 'obj_count' in %s %%(%s is not on a bpf filesystem%%): "
       .. "Invalid argument"):format(d, d), msg)
     bss:close()
+  end)
+
+  it("sets __kconfig externs from opts.kconfig, pins and reuses maps under pin_root_path #priv", function()
+    local fs <close> = bpffs.mount()
+    local packet = string.rep("\0", 64)
+    local a <close> = assert(Object.open(CFG, { kconfig = "CONFIG_BPFMAPT_OBJ_NUM=40\n",
+                                                pin_root_path = fs.dir }))
+    assert(a:load())
+    local kconfig <close> = assert(a:map(".kconfig"))
+    assert.equal(u32(40), kconfig:lookup(u32(0)))
+    local pinned <close> = assert(a:map("bpfmapt_obj_pin"))
+    local info = json.decode(sh("bpftool map show pinned " .. quote(fs.dir .. "/bpfmapt_obj_pin") .. " -j"))
+    assert.equal(pinned:id(), info.id)
+    assert.is_true(pinned:update(u32(0), u32(2)))
+    assert.equal(42, assert(a:program("bpfmapt_obj_cfg"):run({ data_in = packet })).retval)
+
+    -- a second object reuses the pinned map: it sees what the first wrote
+    local b <close> = assert(Object.open(CFG, { kconfig = "CONFIG_BPFMAPT_OBJ_NUM=1",
+                                                pin_root_path = fs.dir }))
+    assert(b:load())
+    local shared <close> = assert(b:map("bpfmapt_obj_pin"))
+    assert.equal(pinned:id(), shared:id())
+    assert.equal(3, assert(b:program("bpfmapt_obj_cfg"):run({ data_in = packet })).retval)
+
+    -- a kconfig value libbpf cannot parse fails the load (libbpf skips
+    -- lines that do not start with CONFIG_)
+    local c <close> = assert(Object.open(CFG, { kconfig = "CONFIG_BPFMAPT_OBJ_NUM=forty",
+                                                pin_root_path = fs.dir }))
+    local ok, msg, errno = c:load()
+    assert.is_nil(ok)
+    assert.equal(E.EINVAL, errno)
+    assert.matches("^load object 'obj_cfg': Invalid argument", msg)
+    assert.matches("'CONFIG_BPFMAPT_OBJ_NUM': value 'forty' isn't a valid integer", msg)
   end)
 
   it("closes through <close> and unloads every program #priv", function()
