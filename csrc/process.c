@@ -68,7 +68,8 @@ static double opt_timeout(lua_State *L, int arg)
 		                 luaL_typename(L, arg));
 	t = lua_tonumber(L, arg);
 	if (!(t >= 0 && t <= 1e9))
-		bpfmap_arg_error(L, arg, "timeout must be in 0..1e9 seconds, got %f", t);
+		bpfmap_arg_error(L, arg, "timeout must be in 0..1e9 seconds, got %s",
+		                 luaL_tolstring(L, arg, NULL));
 	return t;
 }
 
