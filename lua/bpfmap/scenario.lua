@@ -469,11 +469,13 @@ function M.run(def)
         end
       end
     end
-    -- 5. checks, on a scenario that got this far cleanly
+    -- 5. checks, on a scenario that got this far cleanly; each runs even
+    -- when an earlier one failed, since together they tell what happened
+    local failed_before = result.error
     for i, c in ipairs(def.checks or {}) do
       local r = { name = c.name }
       result.checks[i] = r
-      if result.error then
+      if failed_before then
         r.ok, r.skipped, r.detail = false, true, "not run: the scenario already failed"
       else
         local pok, cok, detail = pcall(c.check, ctx)
