@@ -13,7 +13,8 @@
  *   batch.c    batched element operations (lookup_batch, update_batch, ...)
  *   typed.c    BTF-typed values: get, set, read, write
  *   dump.c     BTF-formatted text of entries (dump)
- *   object.c   Object, Program, Link: BPF objects opened and loaded from Lua
+ *   object.c   Object: BPF objects opened, loaded and attached from Lua
+ *   program.c  Program and Link: an Object's programs, test runs, attachments
  *   process.c  Signal (write-done) and child processes for scenarios
  *   names.c, btf_path.c: pure C (no Lua) validation and BTF resolution
  */

@@ -36,7 +36,7 @@ build = {
         "csrc/batch.c", "csrc/btf.c", "csrc/btf_cache.c", "csrc/btf_path.c", "csrc/core.c",
         "csrc/discover.c", "csrc/dump.c", "csrc/elements.c", "csrc/errors.c", "csrc/log.c",
         "csrc/mapdata.c", "csrc/mapinfo.c", "csrc/mapwrite.c", "csrc/names.c", "csrc/object.c",
-        "csrc/process.c", "csrc/typed.c",
+        "csrc/process.c", "csrc/program.c", "csrc/typed.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "bpf" },
