@@ -290,6 +290,61 @@ priv.describe("scenario.run #priv", function()
   end)
 end)
 
+priv.describe("scenario.run with load (bpfmap.Object) #priv", function()
+  local PID = require("spec.helpers.proc").PID
+
+  local function bss_fields(m)
+    local off = bpfobj.var_offsets(m:info().btf_id, ".bss")
+    local v = assert(m:lookup(string.pack("<I4", 0)))
+    local function u(name, fmt) return (string.unpack(fmt, v, off[name] + 1)) end
+    return { go = u("go", "<I4"), calls = u("calls", "<I8"), before = u("calls_before_go", "<I8") }
+  end
+
+  it("loads and attaches its own object, narrows the writes to its maps, and unloads it after", function()
+    -- a second instance of the same object: the same map names, never written
+    local other <close> = load_fixture()
+    local prog_id
+    local result = scenario.run {
+      name = "load",
+      load = { { object = FIXTURE } },
+      writes = { W(".bss", "target_tgid", PID), W(".bss", "go", 1), W(".data", "cfg.limits.max_calls", 3) },
+      steps = { { name = "workload", wait_for_writes = true, run = function(ctx)
+        prog_id = ctx.objects[1]:program("bpfmapt_scn"):id()
+        for _ = 1, 10 do os.clock() end
+      end } },
+      checks = { { name = "counted up to the written limit", check = function(ctx)
+        local f = bss_fields(ctx:map(".bss"))
+        return f.calls == 3 and f.before == 0 and f.go == 1,
+          string.format("calls=%d before=%d go=%d", f.calls, f.before, f.go)
+      end } },
+    }
+    assert(result.ok, tostring(result))
+    assert.same({ name = "counted up to the written limit", ok = true, detail = "calls=3 before=0 go=1" },
+      result.checks[1])
+    assert.equals(0, bss_u32(other, "go"))
+    assert.equals(0, bss_u32(other, "target_tgid"))
+    -- the scenario closed its object: the program is gone
+    local ids = {}
+    for _, p in ipairs(assert(bpfmap.list_programs())) do ids[p.id] = true end
+    assert.is_nil(ids[prog_id])
+  end)
+
+  it("a load that fails fails the scenario and wakes a waiting child with the reason", function()
+    local result = scenario.run {
+      name = "missing object",
+      load = { { object = "build/fixtures/bpfmapt_scn_missing.bpf.o" } },
+      writes = { W(".bss", "go", 1) },
+      steps = { { name = "child", command = { "lua5.4", "-e",
+        "local ok, msg = require('bpfmap.scenario').wait_for_writes(10); io.write(msg); os.exit(ok and 0 or 5)" },
+        wait_for_writes = true } },
+    }
+    assert.is_false(result.ok)
+    assert.matches("^load: .*bpfmapt_scn_missing%.bpf%.o.*No such file or directory", result.error)
+    assert.equals(5, result.steps[1].status.code)
+    assert.equals("write-done signal failed: " .. result.error, result.steps[1].stdout)
+  end)
+end)
+
 describe("scenario.run's definition", function()
   it("raises for a malformed definition before running anything", function()
     local cases = {

@@ -169,13 +169,15 @@ function Ctx:map(name)
   if self._maps[name] then return self._maps[name] end
   local found
   if #self.objects > 0 then
-    local hits = {}
+    local hits, why = {}, {}
     for _, obj in ipairs(self.objects) do
-      local m = obj:map(name)
-      if m then hits[#hits + 1] = m end
+      local m, err = obj:map(name)
+      if m then hits[#hits + 1] = m else why[#why + 1] = err end
     end
     if #hits ~= 1 then
-      error(string.format("ctx:map(%q): %d of the scenario's objects have it", name, #hits), 2)
+      for _, m in ipairs(hits) do m:close() end
+      error(string.format("ctx:map(%q): %d of the scenario's objects have it%s", name, #hits,
+        #hits == 0 and (" (" .. table.concat(why, "; ") .. ")") or ""), 2)
     end
     found = hits[1]
   elseif self.find then
@@ -360,11 +362,13 @@ local function write_opts(def, ctx)
       -- only the scenario's own programs' maps: other loaded programs may
       -- have a .bss with a field of the same name
       local maps = {}
+      ctx._write_maps = maps
       for _, obj in ipairs(ctx.objects) do
-        for _, m in pairs(obj:maps()) do maps[#maps + 1] = m end
+        local list, err, code = obj:maps()
+        if not list then return nil, err, code end
+        for _, m in pairs(list) do maps[#maps + 1] = m end
       end
       opts.maps = maps
-      ctx._write_maps = maps
     elseif def.find then
       opts.prog = def.find.prog
     end
@@ -387,7 +391,10 @@ local function apply(def, ctx, result)
     result.writes = {}
     return true
   end
-  local report, err, code = bpfmap.apply_writes(writes, write_opts(def, ctx))
+  local opts, err, code = write_opts(def, ctx)
+  if not opts then return nil, err, code end
+  local report
+  report, err, code = bpfmap.apply_writes(writes, opts)
   if not report then return nil, err, code end
   result.writes = report
   return true
