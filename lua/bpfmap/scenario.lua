@@ -448,8 +448,9 @@ function M.run(def)
       result.error = fail
       sig:fail(fail)
     else
-      sig:raise()
+      -- taken before the raise: nothing that waits can start before it
       result.writes_done_at = monotonic()
+      sig:raise()
     end
     ctx.writes = result.writes
     -- 4. steps in order; the first failure skips the rest
