@@ -9,7 +9,7 @@
  * End of file with no line means the writer went away without an outcome
  * (its process died), which waiters take as a failure.
  *
- * spawn() starts a child with posix_spawnp: listed descriptors are passed
+ * spawn() starts a child with posix_spawn: listed descriptors are passed
  * at the same number (their close-on-exec flag cleared in the child only),
  * stdout and stderr are captured to pipes drained while waiting, and a
  * pidfd lets a wait sleep in poll() until the child exits.  An unreaped
@@ -590,6 +590,42 @@ static char **build_env(lua_State *L, int envarg)
 }
 
 /*
+ * The file execvp would run for name, into path; 0 or an errno.  Resolved
+ * here rather than left to posix_spawnp, whose report of a failed exec rests
+ * on the child sharing memory with the parent (CLONE_VFORK): under valgrind
+ * it does not, and a missing program would look like a child exiting 127.
+ */
+static int find_program(const char *name, char *path, size_t len)
+{
+	const char *dirs = getenv("PATH"), *d;
+	int err = ENOENT;
+
+	if (strchr(name, '/')) {
+		if ((size_t)snprintf(path, len, "%s", name) >= len)
+			return ENAMETOOLONG;
+		return access(path, X_OK) ? errno : 0;
+	}
+	if (!dirs)
+		dirs = "/bin:/usr/bin";
+	for (d = dirs;; d++) {
+		const char *end = strchrnul(d, ':');
+		int n = (int)(end - d);
+		struct stat st;
+
+		/* an empty entry is the current directory, as for execvp */
+		if ((size_t)snprintf(path, len, "%.*s%s%s", n, d, n ? "/" : "", name) < len &&
+		    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (access(path, X_OK) == 0)
+				return 0;
+			err = EACCES;
+		}
+		if (!*end)
+			return err;
+		d = end;
+	}
+}
+
+/*
  * spawn(argv, [opts]) -> Process, or nil, message, errno
  *   argv: { "prog", "arg", ... } (prog searched in PATH)
  *   opts.inherit: { fd, ... } passed at the same numbers
@@ -602,6 +638,7 @@ static int spawn(lua_State *L)
 	bool capture = true;
 	char **argv, **envp;
 	int inherit[64];
+	char path[PATH_MAX];
 	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -685,6 +722,9 @@ static int spawn(lua_State *L)
 	if (!p->name)
 		return bpfmap_fail(L, ENOMEM, "spawn '%s'", argv[0]);
 
+	err = find_program(argv[0], path, sizeof(path));
+	if (err)
+		return bpfmap_fail(L, err, "spawn '%s'", argv[0]);
 	for (i = 0; i < ninherit; i++)
 		if (fcntl(inherit[i], F_GETFD) < 0)
 			return bpfmap_fail(L, errno, "spawn '%s': inherit descriptor %d", argv[0], inherit[i]);
@@ -713,7 +753,7 @@ static int spawn(lua_State *L)
 	 * glibc 2.29): the parent's descriptor keeps its flag */
 	for (i = 0; i < ninherit; i++)
 		posix_spawn_file_actions_adddup2(&fa, inherit[i], inherit[i]);
-	err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, envp);
+	err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (capture) {

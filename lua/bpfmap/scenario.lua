@@ -269,7 +269,7 @@ local function start_command(step, res, sig)
   local p, err = bpfmap.spawn(step.command, { env = env, inherit = inherit,
     capture = step.capture ~= false })
   if not p then
-    res.ok, res.error = false, err
+    res.ok, res.error, res.elapsed = false, err, 0
     return
   end
   res.pid = p:pid()
