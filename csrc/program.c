@@ -118,6 +118,31 @@ static int prog_type(lua_State *L)
 	return 1;
 }
 
+/* prog:set_autoload(bool): whether load() loads it; libbpf fixes it then */
+static int prog_set_autoload(lua_State *L)
+{
+	struct object *o;
+	struct program *p = check_program(L, 1, "Program.set_autoload", &o);
+
+	luaL_checktype(L, 2, LUA_TBOOLEAN);
+	if (o->load_tried)
+		return luaL_error(L, "Program.set_autoload: object already loaded");
+	bpf_program__set_autoload(p->prog, lua_toboolean(L, 2));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* prog:set_autoattach(bool): whether obj:attach() attaches it */
+static int prog_set_autoattach(lua_State *L)
+{
+	struct program *p = check_program(L, 1, "Program.set_autoattach", NULL);
+
+	luaL_checktype(L, 2, LUA_TBOOLEAN);
+	bpf_program__set_autoattach(p->prog, lua_toboolean(L, 2));
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static struct program *check_loaded(lua_State *L, const char *what)
 {
 	struct object *o;
@@ -362,6 +387,8 @@ static const luaL_Reg prog_methods[] = {
 	{ "id", prog_id },
 	{ "attach", prog_attach },
 	{ "run", prog_run },
+	{ "set_autoload", prog_set_autoload },
+	{ "set_autoattach", prog_set_autoattach },
 	{ NULL, NULL },
 };
 
