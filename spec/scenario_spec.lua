@@ -292,6 +292,8 @@ end)
 
 priv.describe("scenario.run with load (bpfmap.Object) #priv", function()
   local PID = require("spec.helpers.proc").PID
+  -- attaching the fixture's tracepoint needs tracefs (mounted, never unmounted)
+  setup(function() require("spec.helpers.tracefs").ensure() end)
 
   local function bss_fields(m)
     local off = bpfobj.var_offsets(m:info().btf_id, ".bss")
