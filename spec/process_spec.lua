@@ -242,6 +242,14 @@ describe("spawn", function()
     assert.equals(100000, #st.stderr)
   end)
 
+  it("a child's pipes and pidfd are close-on-exec: a second child does not get them", function()
+    local function count(t) local n = 0; for _ in pairs(t) do n = n + 1 end; return n end
+    local alone = count(fds_of_child())
+    local p <close> = assert(bpfmap.spawn({ "sleep", "30" }))
+    local sig <close> = assert(bpfmap.Signal.new())
+    assert.equals(alone, count(fds_of_child()))
+  end)
+
   it("passes listed descriptors at the same number", function()
     local sig <close> = assert(bpfmap.Signal.new())
     local other <close> = assert(bpfmap.Signal.new())
