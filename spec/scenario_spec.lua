@@ -84,6 +84,38 @@ priv.describe("scenario.run #priv", function()
     assert.equals(1, bss_u32(obj, "go"))
   end)
 
+  it("a waiting child runs alongside the steps listed before it; writes may be a function of ctx", function()
+    local flag = os.tmpname()
+    os.remove(flag)
+    local result = scenario.run {
+      name = "alongside",
+      find = { prog = obj.prog_id },
+      writes = function(ctx) return { W(".bss", "target_tgid", ctx.steps.child.pid) } end,
+      steps = {
+        { name = "watch", run = function()
+          return scenario.wait_until(function()
+            local f = io.open(flag, "r")
+            local text = f and f:read("a")
+            if f then f:close() end
+            return text
+          end, "working\n", 10, 0.01)
+        end },
+        { name = "child", wait_for_writes = true, command = { "lua5.4", "-e", string.format([[
+          assert(require("bpfmap.scenario").wait_for_writes(10))
+          local f = assert(io.open(%q, "w")); f:write("working\n"); f:close()
+          require("bpfmap.core").sleep(0.2)
+        ]], flag) } },
+      },
+    }
+    os.remove(flag)
+    assert(result.ok, tostring(result))
+    assert.equals(result.steps[2].pid, result.writes[1].after)
+    assert.equals(result.steps[2].pid, bss_u32(obj, "target_tgid"))
+    -- "watch" saw the child's file while the child was still at work
+    assert.is_true(result.steps[1].started + result.steps[1].elapsed
+      < result.steps[2].started + result.steps[2].elapsed - 0.1)
+  end)
+
   it("waits for a program loaded after the scenario started, within write_timeout", function()
     obj:unload()
     obj = nil
