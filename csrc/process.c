@@ -263,14 +263,18 @@ static int signal_fail(lua_State *L)
 
 /*
  * Look at what the writer sent without consuming it: 1 when settled, 0 when
- * nothing is there yet, or a negative errno.  A pipe cannot be peeked at, so
- * a from_fd on a pipe reads (and this handle remembers what it read).
+ * no whole line is there yet, or a negative errno.  Called only once poll()
+ * said the descriptor is readable or hung up, so a read never blocks.
+ * ended: the writer's end is closed, so a partial line is all there will
+ * be.  A pipe cannot be peeked at: a from_fd on a pipe reads the line (this
+ * handle then remembers it).
  */
-static int peek_outcome(struct signal *s)
+static int peek_outcome(struct signal *s, bool ended)
 {
 	char buf[REASON_MAX + 8];
-	ssize_t n;
+	const char *nl;
 	bool pipe_end = false;
+	ssize_t n;
 
 	n = recv(s->rfd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && errno == ENOTSOCK) {
@@ -283,14 +287,17 @@ static int peek_outcome(struct signal *s)
 		s->outcome = VANISHED;
 		return 1;
 	}
-	if (!memchr(buf, '\n', (size_t)n)) {
-		/* a line cut short: only possible if the writer died mid-send */
-		if (pipe_end || (size_t)n >= sizeof(buf) - 1)
-			settle_line(s, buf, (size_t)n);
-		return pipe_end ? 1 : 0;
+	nl = memchr(buf, '\n', (size_t)n);
+	if (nl) {
+		settle_line(s, buf, (size_t)(nl - buf + 1));
+		return 1;
 	}
-	settle_line(s, buf, (size_t)(strchr(buf, '\n') - buf + 1));
-	return 1;
+	/* a line cut short by a writer that died mid-send is a failure too */
+	if (ended || pipe_end || (size_t)n >= sizeof(buf) - 1) {
+		settle_line(s, buf, (size_t)n);
+		return 1;
+	}
+	return 0;
 }
 
 static int push_outcome(lua_State *L, struct signal *s)
@@ -325,29 +332,27 @@ static int signal_wait(lua_State *L)
 	double deadline = timeout < 0 ? -1 : now_s() + timeout;
 
 	for (;;) {
-		struct pollfd p = { .fd = s->rfd, .events = POLLIN };
-		int r, ms;
+		struct pollfd p = { .fd = s->rfd, .events = POLLIN | POLLRDHUP };
+		int r;
 
 		if (s->outcome != PENDING)
 			return push_outcome(L, s);
-		r = peek_outcome(s);
-		if (r < 0)
-			return bpfmap_fail(L, -r, "wait for write-done signal: read");
-		if (r > 0)
-			continue;
-		ms = poll_ms(deadline, -1);
-		if (ms == 0 && deadline >= 0 && now_s() >= deadline)
-			return bpfmap_fail_msg(L, ETIMEDOUT, lua_pushfstring(L,
-				"wait for write-done signal: timed out after %fs", timeout));
-		r = poll(&p, 1, ms);
+		r = poll(&p, 1, poll_ms(deadline, -1));
 		if (r < 0 && errno == EINTR)
 			return bpfmap_fail(L, EINTR, "wait for write-done signal");
 		if (r < 0)
 			return bpfmap_fail(L, errno, "wait for write-done signal: poll");
-		if (r > 0 && !(p.revents & POLLIN) && (p.revents & (POLLHUP | POLLERR))) {
-			s->outcome = VANISHED;
-		} else if (r > 0 && s->outcome == PENDING && peek_outcome(s) == 0) {
-			/* readable but no whole line yet: do not spin on it */
+		if (r == 0) {
+			if (deadline >= 0 && now_s() >= deadline)
+				return bpfmap_fail_msg(L, ETIMEDOUT, lua_pushfstring(L,
+					"wait for write-done signal: timed out after %fs", timeout));
+			continue;
+		}
+		r = peek_outcome(s, p.revents & (POLLHUP | POLLRDHUP | POLLERR));
+		if (r < 0)
+			return bpfmap_fail(L, -r, "wait for write-done signal: read");
+		if (r == 0) {
+			/* part of a line, its writer still there: do not spin on it */
 			struct timespec ts = { 0, 1000000 };
 
 			nanosleep(&ts, NULL);

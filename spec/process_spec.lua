@@ -204,6 +204,14 @@ describe("Signal", function()
     local st = assert(bpfmap.spawn({ "sh", "-c", 'printf "fail from a shell\\n" | lua5.4 -e "$W"' },
       { env = { W = WAITER, FD = 0 } })):wait(10)
     assert.equals("nil|write-done signal failed: from a shell|" .. E.ECANCELED .. "\n", st.stdout)
+    -- a line cut short, then the writer gone: a failure with what came
+    st = assert(bpfmap.spawn({ "sh", "-c", 'printf "fail half" | lua5.4 -e "$W"' },
+      { env = { W = WAITER, FD = 0 } })):wait(10)
+    assert.equals("nil|write-done signal failed: half|" .. E.ECANCELED .. "\n", st.stdout)
+    -- nothing yet: the wait times out rather than blocking in read()
+    st = assert(bpfmap.spawn({ "sh", "-c", 'sleep 1 | lua5.4 -e "$W"' },
+      { env = { W = WAITER, FD = 0, T = "0.2" } })):wait(10)
+    assert.equals("nil|wait for write-done signal: timed out after 0.2s|" .. E.ETIMEDOUT .. "\n", st.stdout)
   end)
 end)
 
