@@ -150,6 +150,22 @@ describe("Signal", function()
     assert.equals("true|nil|nil\n", st.stdout)
   end)
 
+  it("a wait returns on a signal, so Ctrl-C stops a Lua script blocked in it", function()
+    local sig <close> = assert(bpfmap.Signal.new())
+    -- no timeout: only the interrupt can end this wait
+    local p <close> = lua_child(string.format([[
+      local sig = assert(require("bpfmap").Signal.from_fd(%d))
+      sig:wait()
+    ]], sig:fd()), { inherit = { sig:fd() } })
+    require("bpfmap.core").sleep(0.3)
+    assert.is_true(p:kill("INT"))
+    local st = assert(p:wait(10))
+    -- lua.c's SIGINT handler makes the interpreter raise as soon as the
+    -- wait returned to Lua (a wait that retried poll() would hang here)
+    assert.equals(1, st.code)
+    assert.matches("interrupted!", st.stderr)
+  end)
+
   it("a child's own timeout gives ETIMEDOUT there", function()
     local sig <close> = assert(bpfmap.Signal.new())
     local st = waiter_child(sig, { T = "0.1" }):wait(10)
