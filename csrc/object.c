@@ -97,7 +97,8 @@ static int fail_libbpf(lua_State *L, int err, const char *fmt, ...)
 
 static const char *const open_opts[] = { "name", "pin_root_path", "kconfig", NULL };
 
-/* A string field of opts, or NULL when absent. */
+/* A string field of opts, or NULL when absent.  The value stays on the
+ * stack: an __index metamethod may have made a string nothing else holds. */
 static const char *opt_string(lua_State *L, int tab, const char *key)
 {
 	const char *s = NULL;
@@ -115,8 +116,6 @@ static const char *opt_string(lua_State *L, int tab, const char *key)
 		bpfmap_arg_error(L, tab, "field '%s' must be a string, got %s", key,
 		                 luaL_typename(L, -1));
 	}
-	/* the string stays reachable from opts, which the caller holds */
-	lua_pop(L, 1);
 	return s;
 }
 

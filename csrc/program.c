@@ -206,7 +206,9 @@ static int prog_attach(lua_State *L)
 		return 1;
 	}
 	err = errno;
-	if (err == EOPNOTSUPP || err == ESRCH)
+	/* libbpf says nothing when the section has no attach function, and
+	 * why when the kernel refused */
+	if (err == EOPNOTSUPP && !*bpfmap_log_text())
 		return bpfmap_fail_msg(L, err, lua_pushfstring(L, "attach %s: libbpf knows no attach "
 		                                              "point for this section", l->what));
 	{
@@ -221,6 +223,8 @@ static const char *const run_opts[] = {
 	"data_in", "ctx_in", "data_size_out", "ctx_size_out", "repeat", "flags", "cpu", NULL,
 };
 
+/* A string field of opts, or NULL when absent.  The value stays on the
+ * stack: an __index metamethod may have made a string nothing else holds. */
 static const char *opt_bytes(lua_State *L, int tab, const char *key, size_t *len)
 {
 	const char *s = NULL;
@@ -231,8 +235,6 @@ static const char *opt_bytes(lua_State *L, int tab, const char *key, size_t *len
 	else if (!lua_isnil(L, -1))
 		bpfmap_arg_error(L, tab, "field '%s' must be a string, got %s", key,
 		                 luaL_typename(L, -1));
-	/* still reachable from opts, which the caller holds */
-	lua_pop(L, 1);
 	return s;
 }
 
@@ -283,12 +285,16 @@ static int prog_run(lua_State *L)
 	if (ctx_size_out < 0 && opts.ctx_in)
 		ctx_size_out = (lua_Integer)ctx_len;
 	if (data_size_out >= 0) {
-		data_out = lua_newuserdatauv(L, (size_t)data_size_out + 1, 0);
+		/* at least data_in's size (and ctx_in's below): valgrind 3.19
+		 * takes the kernel to write that much whatever the out size says */
+		data_out = lua_newuserdatauv(L, ((size_t)data_size_out > data_len ?
+		                                 (size_t)data_size_out : data_len) + 1, 0);
 		opts.data_out = data_out;
 		opts.data_size_out = (__u32)data_size_out;
 	}
 	if (ctx_size_out >= 0) {
-		ctx_out = lua_newuserdatauv(L, (size_t)ctx_size_out + 1, 0);
+		ctx_out = lua_newuserdatauv(L, ((size_t)ctx_size_out > ctx_len ?
+		                                (size_t)ctx_size_out : ctx_len) + 1, 0);
 		opts.ctx_out = ctx_out;
 		opts.ctx_size_out = (__u32)ctx_size_out;
 	}

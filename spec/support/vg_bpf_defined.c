@@ -23,6 +23,13 @@
  *       possible CPU)
  *   BPF_MAP_GET_NEXT_KEY: attr->next_key, the map's key_size
  *
+ * and, for Object.load and Program.run (csrc/object.c, csrc/program.c):
+ *
+ *   BPF_PROG_LOAD (with a log level): attr->log_buf, up to and with its
+ *       NUL (libbpf 1.1 passes an attr too short for log_true_size)
+ *   BPF_PROG_TEST_RUN, on success or ENOSPC: attr->test.data_out and
+ *       ctx_out, min(size given, size returned) bytes each
+ *
  * Other nested buffers (a program's instructions, line info, ...) are left
  * alone: bpfmap never asks for them, and if it ever does memcheck will say
  * so rather than this file guessing.  Outside valgrind the client request
@@ -174,6 +181,44 @@ static long bpf_elem_read(int cmd, union bpf_attr *attr, unsigned int size)
 	return rc;
 }
 
+static long bpf_prog_load(union bpf_attr *attr, unsigned int size)
+{
+	long rc = real_syscall(__NR_bpf, (long)BPF_PROG_LOAD, attr, (long)size);
+	int saved = errno;
+	char *log = (char *)(unsigned long)attr->log_buf;
+	size_t n;
+
+	if (log && attr->log_size && attr->log_level) {
+		/* the kernel wrote a string; what follows its NUL it did not */
+		VALGRIND_MAKE_MEM_DEFINED(log, attr->log_size);
+		n = strnlen(log, attr->log_size);
+		if (n + 1 < attr->log_size)
+			VALGRIND_MAKE_MEM_UNDEFINED(log + n + 1, attr->log_size - n - 1);
+	}
+	errno = saved;
+	return rc;
+}
+
+static long bpf_test_run(union bpf_attr *attr, unsigned int size)
+{
+	__u32 data_given = attr->test.data_size_out, ctx_given = attr->test.ctx_size_out;
+	long rc = real_syscall(__NR_bpf, (long)BPF_PROG_TEST_RUN, attr, (long)size);
+	int saved = errno;
+
+	if (rc == 0 || saved == ENOSPC) {
+		if (attr->test.data_out)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)attr->test.data_out,
+			                          attr->test.data_size_out < data_given ?
+			                          attr->test.data_size_out : data_given);
+		if (attr->test.ctx_out)
+			VALGRIND_MAKE_MEM_DEFINED((void *)(unsigned long)attr->test.ctx_out,
+			                          attr->test.ctx_size_out < ctx_given ?
+			                          attr->test.ctx_size_out : ctx_given);
+	}
+	errno = saved;
+	return rc;
+}
+
 long syscall(long nr, ...)
 {
 	long a[6];
@@ -193,6 +238,10 @@ long syscall(long nr, ...)
 		if ((cmd == BPF_MAP_LOOKUP_ELEM || cmd == BPF_MAP_LOOKUP_AND_DELETE_ELEM ||
 		     cmd == BPF_MAP_GET_NEXT_KEY) && attr && size >= ENDS(union bpf_attr, next_key))
 			return bpf_elem_read(cmd, attr, size);
+		if (cmd == BPF_PROG_LOAD && attr && size >= ENDS(union bpf_attr, log_buf))
+			return bpf_prog_load(attr, size);
+		if (cmd == BPF_PROG_TEST_RUN && attr && size >= ENDS(union bpf_attr, test.ctx_out))
+			return bpf_test_run(attr, size);
 		return real_syscall(nr, (long)cmd, attr, (long)size);
 	}
 	/* as glibc's own syscall(): six argument registers, used or not */
