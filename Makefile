@@ -75,6 +75,9 @@ test: build $(FIXTURES) $(EXAMPLES_BPF) $(TESTS_C)
 demo: build $(EXAMPLES_BPF)
 	$(LUA) examples/maps.lua
 	$(LUA) examples/write_global.lua
+	$(LUA) examples/killswitch.lua
+	$(LUA) examples/tuning.lua
+	$(LUA) examples/waiter.lua
 
 repl: build
 	$(LUA) -i -e 'bpfmap = require "bpfmap"; print("bpfmap loaded as the global `bpfmap`")'

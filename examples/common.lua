@@ -23,4 +23,20 @@ function M.private_bpffs()
   return dir, cleanup
 end
 
+-- This process's id (Lua has no getpid): the programs filter on it.
+function M.pid()
+  local f = assert(io.open("/proc/self/stat", "r"))
+  local pid = f:read("n")
+  f:close()
+  return math.tointeger(pid)
+end
+
+-- Attaching a tracepoint needs tracefs; mount it where libbpf looks if it
+-- is not there. Never unmounted: other programs may use it.
+function M.ensure_tracefs()
+  if os.execute("mountpoint -q /sys/kernel/tracing") then return end
+  M.sh("mount -t tracefs tracefs /sys/kernel/tracing")
+  print("mounted tracefs at /sys/kernel/tracing (left mounted)")
+end
+
 return M
