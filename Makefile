@@ -81,7 +81,8 @@ repl: build
 
 # bench/install-deps adds the peers (bcc, LuaJIT + ljsyscall, kernel
 # headers for bcc) from Debian's packages; nothing is installed at run time.
-BENCH_BIN := build/bench/c_store build/bench/c_elems build/bench/bpfmapt_bch.bpf.o
+BENCH_BIN := build/bench/c_store build/bench/c_elems build/bench/bpfmapt_bch.bpf.o \
+	build/bench/null_bpf.so
 
 bench: build $(BENCH_BIN)
 	@sh bench/install-deps
@@ -96,6 +97,11 @@ build/bench/c_%: bench/peers/c_%.c
 build/bench/%.bpf.o: bench/bpf/%.bpf.c
 	@mkdir -p $(@D)
 	clang $(BPF_CFLAGS) -c $< -o $@
+
+# Preloaded to time element operations with the kernel left out.
+build/bench/null_bpf.so: bench/tools/null_bpf.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -fPIC -shared -o $@ $< -ldl
 
 clean:
 	rm -rf build

@@ -15,10 +15,8 @@
 local lib = require "bench.lib"
 local bpffs = require "spec.helpers.bpffs"
 local bpfmap = require "bpfmap"
-local core = require "bpfmap.core"
 
 local sh, quote, fmt = lib.sh, lib.quote, lib.fmt
-local now = core.monotonic
 
 local M = {}
 
@@ -32,6 +30,8 @@ local BIG = 100000
 local OPS = 200000         -- single-element ops per run: C, bpfmap, LuaJIT
 local BCC_OPS = 50000      -- per run for bcc (a few µs each)
 local BPFTOOL_OPS = 20     -- per run for bpftool (a process each)
+local NULL_BPF = "build/bench/null_bpf.so"
+local NULL_OPS = 1000000   -- per run with the kernel left out
 
 M.IMPLS = {
   { id = "c", name = "C libbpf (`bpf_map_*_elem`, -O2)" },
@@ -50,46 +50,40 @@ local function pack_keys()
   return keys, vals
 end
 
--- bpfmap's loops, written as a user would: keys and values made once.
-local function bpfmap_update(m, keys, vals)
-  return function(n)
-    local update = m.update
-    for i = 0, n - 1 do
-      local j = (i & (KEYS - 1)) + 1
-      if not update(m, keys[j], vals[j]) then error("bpfmap update failed") end
-    end
-  end
-end
+-- The machine is shared and drifts: the implementations' runs are
+-- interleaved, one run of each per round (each in a fresh process that
+-- warms up first), so a slow moment hits every one of them, and each
+-- ratio to C is taken within a round (the median of the rounds' ratios).
+local ROUND = { "c", "bpfmap", "lj", "bcc", "bpftool" }
 
-local function bpfmap_lookup(m, keys)
-  return function(n)
-    local lookup = m.lookup
-    for i = 0, n - 1 do
-      if not lookup(m, keys[(i & (KEYS - 1)) + 1]) then error("bpfmap lookup: missing key") end
-    end
-  end
-end
-
-local function single(E, kind, pin, m, keys, vals)
+local function single(E, kind, pin)
   local res = {}
   E.single[kind] = res
   for _, op in ipairs({ "update", "lookup" }) do
-    local r = {}
-    res[op] = r
     print(string.format("\n== workload 1: %s %s", kind, op))
-    r.c = lib.peer(string.format("%s %s %s %d %d", C_ELEMS, op, quote(pin), OPS, lib.RUNS))
-    lib.line("c", r.c)
-    r.bpfmap = lib.bench(now, op == "update" and bpfmap_update(m, keys, vals)
-      or bpfmap_lookup(m, keys), OPS, 1e9)
-    lib.line("bpfmap", r.bpfmap)
-    r.lj = lib.peer(string.format("%s %s %s %d %d", LJ, op, quote(pin), OPS, lib.RUNS))
-    lib.line("luajit+ljsyscall", r.lj)
-    r.bcc = lib.peer(string.format("%s %s %s %s %d %d %d", BCC, op, kind, quote(pin), KEYS,
-      BCC_OPS, lib.RUNS))
-    lib.line("bcc", r.bcc)
-    r.bpftool = lib.scaled(lib.peer_each(string.format("%s %s %s %d", BPFTOOL, op, quote(pin),
-      BPFTOOL_OPS)), 1e3)
-    lib.line("bpftool", r.bpftool)
+    local cmds = {
+      bcc = string.format("%s %s %s %s %d %d 1", BCC, op, kind, quote(pin), KEYS, BCC_OPS),
+      bpftool = string.format("%s %s %s %d", BPFTOOL, op, quote(pin), BPFTOOL_OPS),
+    }
+    for _, impl in ipairs({ "c", "bpfmap", "lj" }) do
+      cmds[impl] = string.format("%s %s %s %d 1", E.peers[impl], op, quote(pin), OPS)
+    end
+    local samples = {}
+    for _, impl in ipairs(ROUND) do samples[impl] = {} end
+    for round = 1, lib.RUNS do
+      for _, impl in ipairs(ROUND) do
+        local st = lib.peer(cmds[impl], 1)
+        -- bpftool.sh reports µs (a process per op); everything else ns
+        samples[impl][round] = impl == "bpftool" and st.median * 1e3 or st.median
+      end
+    end
+    local r = { ratio = {} }
+    res[op] = r
+    for _, impl in ipairs(ROUND) do
+      r[impl] = lib.stats(samples[impl])
+      r.ratio[impl] = lib.paired(samples[impl], samples.c)
+      lib.line(impl, r[impl])
+    end
   end
 end
 
@@ -113,11 +107,11 @@ local function full_read(E, pin, m)
     for _ in m:pairs() do n = n + 1 end
     if n ~= BIG then error(string.format("bpfmap pairs read %d entries, want %d", n, BIG), 0) end
   end
-  F.bpfmap_pairs = lib.bench(now, function() count_pairs() end, 1, 1e9 / BIG)
+  F.bpfmap_pairs = lib.bench(os.clock, function() count_pairs() end, 1, 1e9 / BIG)
   lib.line("bpfmap pairs", F.bpfmap_pairs)
   local batch_ok, why = has_batch(m)
   if batch_ok then
-    F.bpfmap_batch = lib.bench(now, function()
+    F.bpfmap_batch = lib.bench(os.clock, function()
       local keys, values = m:lookup_batch()
       if not keys then error("bpfmap lookup_batch: " .. tostring(values), 0) end
       if #keys ~= BIG or #values ~= BIG then
@@ -141,10 +135,36 @@ local function full_read(E, pin, m)
   lib.line("bpftool map dump", F.bpftool_dump)
 end
 
+-- What the element operations cost outside the kernel: the same peers with
+-- bench/tools/null_bpf.so preloaded, which answers lookup and update without
+-- entering the kernel. Noise from the shared kernel does not reach these.
+local function user_side(E, pin)
+  E.user = {}
+  print("\n== workload 1 outside the kernel (bpf() lookup/update answered by " .. NULL_BPF .. ")")
+  local impls = { "c", "bpfmap", "lj" }
+  for _, op in ipairs({ "update", "lookup" }) do
+    local samples = { c = {}, bpfmap = {}, lj = {} }
+    for round = 1, lib.RUNS do
+      for _, impl in ipairs(impls) do
+        samples[impl][round] = lib.peer(string.format("LD_PRELOAD=%s %s %s %s %d 1",
+          quote(NULL_BPF), E.peers[impl], op, quote(pin), NULL_OPS), 1).median
+      end
+    end
+    E.user[op] = {}
+    for _, impl in ipairs(impls) do
+      E.user[op][impl] = lib.stats(samples[impl])
+      lib.line(op .. " " .. impl, E.user[op][impl])
+    end
+  end
+end
+
 -- Runs both workloads; everything it made is gone when it returns, even on
--- failure. `created` (id -> name) records each map for the leftover check.
-function M.run(created)
-  local E = { single = {} }
+-- failure. `created` (id -> name) records each map for the leftover check;
+-- `lua` is the command that runs bpfmap's peer (lua5.4 and the module
+-- paths of this run).
+function M.run(created, lua)
+  local E = { single = {}, peers = { c = C_ELEMS, lj = LJ,
+    bpfmap = lua .. " bench/peers/bpfmap_elems.lua" } }
   local fs = bpffs.mount()
   local maps = {}
   local ok, err = xpcall(function()
@@ -167,22 +187,23 @@ function M.run(created)
 
     -- What a Lua -> C method call costs without a syscall: the same loop
     -- around m:id(), which checks the handle as update and lookup do.
-    E.call = lib.bench(now, function(n)
+    E.call = lib.bench(os.clock, function(n)
       local id = arr.id
       for i = 0, n - 1 do
         if not id(arr, keys[(i & (KEYS - 1)) + 1]) then error("no id") end
       end
     end, OPS, 1e9)
     lib.line("bpfmap m:id() (no syscall)", E.call)
-    E.loop = lib.bench(now, function(n)
+    E.loop = lib.bench(os.clock, function(n)
       for i = 0, n - 1 do
         if not keys[(i & (KEYS - 1)) + 1] then error("no key") end
       end
     end, OPS, 1e9)
     lib.line("the Lua loop alone", E.loop)
 
-    single(E, "array", arr_pin, arr, keys, vals)
-    single(E, "hash", hsh_pin, hsh, keys, vals)
+    single(E, "array", arr_pin)
+    single(E, "hash", hsh_pin)
+    user_side(E, arr_pin)
     -- the hash map still holds exactly its 1024 keys: updates only replaced
     if #assert(hsh:lookup(keys[KEYS])) ~= 8 then error("hash map lost a key") end
     full_read(E, big_pin, big)
@@ -196,12 +217,17 @@ end
 ---------------------------------------------------------------------------
 -- RESULTS.md sections
 
-local function row(w, name, st, c, unit_scale, unit)
+-- ratio: a number, or the stats of C's cost over this one's (per round)
+local function row(w, name, st, c, unit_scale, unit, ratio)
   local rate = 1e9 / st.median
+  if type(ratio) == "table" then
+    ratio = string.format("%s (%s–%s)", fmt(ratio.median), fmt(ratio.min), fmt(ratio.max))
+  else
+    ratio = fmt(lib.rate_ratio(st, c))
+  end
   w(string.format("| %s | %s | %s | %s | %s | %s | %s |", name, fmt(st.median / unit_scale),
     fmt(st.min / unit_scale), fmt(st.max / unit_scale), unit,
-    rate >= 1e3 and string.format("%.0f k", rate / 1e3) or string.format("%.0f", rate),
-    fmt(lib.rate_ratio(st, c))))
+    rate >= 1e3 and string.format("%.0f k", rate / 1e3) or string.format("%.0f", rate), ratio))
 end
 
 function M.write(w, E, goals)
@@ -210,42 +236,75 @@ function M.write(w, E, goals)
   w(string.format("u32 keys cycling over 0..%d, u64 values; an `array` map of %d entries "
     .. "(`bpfmapt_bch_arr`) and a `hash` map holding %d keys (`bpfmapt_bch_hsh`, updates "
     .. "replace existing keys). Every implementation opens the same map by its pinned path. "
-    .. "Per run: %d ops for C, bpfmap and LuaJIT, %d for bcc, %d for bpftool (%d runs).",
-    KEYS - 1, KEYS, KEYS, OPS, BCC_OPS, BPFTOOL_OPS, lib.SLOW_RUNS))
+    .. "The implementations take turns: %d rounds, each running every implementation once, "
+    .. "in a fresh process that first does one untimed warm-up run; a run is %d ops for C, "
+    .. "bpfmap and LuaJIT, %d for bcc, %d for bpftool. The ratio to C is taken within each "
+    .. "round (median, min and max over the rounds), so a slow moment of the shared machine "
+    .. "weighs on both sides of it. Times are the process's CPU time (user + system; waiting "
+    .. "for one of the 2 shared CPUs does not count), except bpftool's (wall time of the "
+    .. "script's loop, process start-ups included).",
+    KEYS - 1, KEYS, KEYS, lib.RUNS, OPS, BCC_OPS, BPFTOOL_OPS))
   w()
   for _, kind in ipairs({ "array", "hash" }) do
     for _, op in ipairs({ "update", "lookup" }) do
       local r = E.single[kind][op]
       w(string.format("**%s %s** (map id %d)", kind, op, E.ids[kind]))
       w()
-      w("| implementation | median | min | max | unit | rate (op/s) | rate × C |")
+      w("| implementation | median | min | max | unit | rate (op/s) | rate × C (per round: median, min–max) |")
       w("|---|---|---|---|---|---|---|")
       for _, impl in ipairs(M.IMPLS) do
         local st = r[impl.id]
         if impl.id == "bpftool" then
-          row(w, impl.name, st, r.c, 1e3, "µs/op")
+          row(w, impl.name, st, r.c, 1e3, "µs/op", r.ratio[impl.id])
         else
-          row(w, impl.name, st, r.c, 1, "ns/op")
+          row(w, impl.name, st, r.c, 1, "ns/op", r.ratio[impl.id])
         end
       end
       w()
       local g = goals.single
+      -- bpfmap over a peer, within each round: (C / peer) / (C / bpfmap)
+      local function over(impl)
+        return r.ratio.bpfmap.median / r.ratio[impl].median
+      end
       g[#g + 1] = {
         what = kind .. " " .. op,
-        vs_c = lib.rate_ratio(r.bpfmap, r.c),
-        vs_bcc = lib.rate_ratio(r.bpfmap, r.bcc),
-        vs_bpftool = lib.rate_ratio(r.bpfmap, r.bpftool),
-        vs_lj = lib.rate_ratio(r.bpfmap, r.lj),
+        vs_c = r.ratio.bpfmap.median,
+        vs_bcc = over("bcc"),
+        vs_bpftool = over("bpftool"),
+        vs_lj = over("lj"),
       }
     end
   end
+
+  w("### Where the time goes: the same loops outside the kernel")
+  w()
+  w(string.format("The array loops again (%d ops per run) with `bench/tools/null_bpf.so` "
+    .. "preloaded: it answers `BPF_MAP_LOOKUP_ELEM` and `BPF_MAP_UPDATE_ELEM` at libc's "
+    .. "`syscall()` without entering the kernel, so what is left is each implementation's own "
+    .. "user-space cost per op, out of reach of the shared kernel's noise. For bpfmap, the "
+    .. "same loop around `m:id()` (a Lua → C method call that checks its MapData and makes "
+    .. "no syscall) costs %s ns, and the loop alone %s ns.", NULL_OPS, fmt(E.call.median),
+    fmt(E.loop.median)))
+  w()
+  w("| implementation | update, ns/op (min–max) | lookup, ns/op (min–max) |")
+  w("|---|---|---|")
+  for _, impl in ipairs(M.IMPLS) do
+    local u = E.user.update[impl.id]
+    if u then
+      local l = E.user.lookup[impl.id]
+      w(string.format("| %s | %s (%s–%s) | %s (%s–%s) |", impl.name, fmt(u.median), fmt(u.min),
+        fmt(u.max), fmt(l.median), fmt(l.min), fmt(l.max)))
+    end
+  end
+  w()
 
   local F = E.full
   w(string.format("## 2. Full read of a hash map of %d entries", F.n))
   w()
   w(string.format("`bpfmapt_bch_big` (map id %d), u32 keys 0..%d, u64 values, opened by its "
     .. "pinned path. Cost per element read; the ratio is against C's best (`bpf_map_lookup_batch`, "
-    .. "4096 keys a call) in the same run. Every implementation checks it read all %d entries.",
+    .. "4096 keys a call) in the same run. Every implementation checks it read all %d entries. "
+    .. "CPU time of the reading process, except bpftool's (wall time of the `map dump` process).",
     E.ids.big, F.n - 1, F.n))
   w()
   w("| implementation | median | min | max | unit | rate (elements/s) | rate × C batch |")
@@ -289,6 +348,11 @@ function M.raw(rawline, E)
       for _, impl in ipairs(M.IMPLS) do
         rawline(string.format("%s %s, %s, ns", kind, op, impl.id), E.single[kind][op][impl.id])
       end
+    end
+  end
+  for _, op in ipairs({ "update", "lookup" }) do
+    for _, impl in ipairs({ "c", "bpfmap", "lj" }) do
+      rawline(string.format("outside the kernel, array %s, %s, ns", op, impl), E.user[op][impl])
     end
   end
   rawline("bpfmap m:id(), ns", E.call)

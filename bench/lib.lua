@@ -91,6 +91,14 @@ function M.scaled(st, factor)
   return M.stats(s)
 end
 
+-- Per-round ratios of paired samples, base[i] / samples[i] (the rate of
+-- `samples` relative to `base`), as stats.
+function M.paired(samples, base)
+  local r = {}
+  for i, v in ipairs(samples) do r[i] = base[i] / v end
+  return M.stats(r)
+end
+
 -- Rate of `a` relative to `b`, both costs per op: b.median / a.median.
 function M.rate_ratio(a, b)
   return b.median / a.median
