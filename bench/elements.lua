@@ -89,8 +89,10 @@ end
 
 -- bpfmap's batch read, where this tree has it (issue 4, branch h-batch).
 local function has_batch(m)
-  local ok, keys = pcall(function() return m:lookup_batch() end)
-  return ok and type(keys) == "table", ok and nil or tostring(keys)
+  if m.lookup_batch == nil then return false, "MapData has no lookup_batch method" end
+  local ok, keys, err = pcall(m.lookup_batch, m)
+  if ok and type(keys) == "table" then return true end
+  return false, "lookup_batch failed: " .. tostring(ok and err or keys)
 end
 
 local function full_read(E, pin, m)

@@ -37,6 +37,7 @@ end
 
 function M.fmt(x)
   if x == nil then return "-" end
+  if x ~= 0 and math.abs(x) < 0.001 then return string.format("%.1e", x) end
   if x >= 100 then return string.format("%.0f", x) end
   if x >= 10 then return string.format("%.1f", x) end
   if x >= 1 then return string.format("%.2f", x) end

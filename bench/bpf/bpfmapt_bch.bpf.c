@@ -3,10 +3,11 @@
  * The benchmarks' own program: a .bss with a few globals, for workload 3
  * (write one global by name) and 4 (discover it among many maps).
  *
- * The file name is the object name, so libbpf names the data map
- * "bpfmapt_bch.bss": the bench's prefix, never the specs' fixture (whose
- * marker other runs resolve by discovery). bench_marker is a name no other
- * program here has, so a cold apply with no narrowing finds exactly this map.
+ * The file name is the object name; libbpf 1.1 keeps its first 8 bytes in
+ * the data map's name ("bpfmapt_.bss"). It is never the specs' fixture,
+ * whose marker other runs resolve by discovery: bench_marker is a name no
+ * other program here has, so a cold apply with no narrowing finds exactly
+ * this map.
  *
  * The padding gives .bss a realistic size (a few hundred bytes), which is
  * what a peer without BTF (bpftool) has to rewrite whole to change 4 bytes.
