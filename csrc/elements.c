@@ -11,16 +11,18 @@
  * Lua error ever crosses a libbpf frame.
  */
 #include "bpfmap.h"
+#include "elements.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-static const char *const update_flag_names[] = { "any", "noexist", "exist", "lock", NULL };
-static const __u64 update_flag_values[] = { BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK };
+const char *const bpfmap_update_flag_names[] = { "any", "noexist", "exist", "lock", NULL };
+const __u64 bpfmap_update_flag_values[] = { BPF_ANY, BPF_NOEXIST, BPF_EXIST, BPF_F_LOCK };
 
-static bool is_percpu(const struct mapdata *md)
+bool bpfmap_is_percpu(const struct mapdata *md)
 {
 	switch (md->info.type) {
 	case BPF_MAP_TYPE_PERCPU_HASH:
@@ -33,7 +35,7 @@ static bool is_percpu(const struct mapdata *md)
 	}
 }
 
-static bool is_keyless(const struct mapdata *md)
+bool bpfmap_is_keyless(const struct mapdata *md)
 {
 	return md->info.type == BPF_MAP_TYPE_QUEUE || md->info.type == BPF_MAP_TYPE_STACK ||
 	       md->info.type == BPF_MAP_TYPE_BLOOM_FILTER;
@@ -49,8 +51,7 @@ static const char *type_name(lua_State *L, const struct mapdata *md)
 	return lua_pushfstring(L, "type %d", (int)md->info.type);
 }
 
-/* nil, "<op> map 'name' (id N): <strerror>", err */
-static int fail(lua_State *L, const struct mapdata *md, int err, const char *op)
+int bpfmap_element_fail(lua_State *L, const struct mapdata *md, int err, const char *op)
 {
 	return bpfmap_fail(L, err, "%s map '%s' (id %I)", op, md->info.name,
 	                   (lua_Integer)md->info.id);
@@ -59,57 +60,60 @@ static int fail(lua_State *L, const struct mapdata *md, int err, const char *op)
 /* The same, raised: for the pairs iterator, which has no room for it. */
 static int raise_fail(lua_State *L, const struct mapdata *md, int err, const char *op)
 {
-	fail(L, md, err, op);
+	bpfmap_element_fail(L, md, err, op);
 	lua_pop(L, 1);   /* errno */
 	return lua_error(L);
 }
 
-/* The MapData at 1, open, of a keyed type (not queue/stack/bloom_filter). */
-static struct mapdata *check_keyed(lua_State *L, const char *op)
+struct mapdata *bpfmap_check_keyed(lua_State *L, const char *op)
 {
 	struct mapdata *md = bpfmap_check_mapdata(L, 1);
 
-	if (is_keyless(md))
+	if (bpfmap_is_keyless(md))
 		bpfmap_arg_error(L, 1, "map '%s' (id %I) is a %s map, which has no keys; "
 		                 "use push, pop and peek, not %s", md->info.name,
 		                 (lua_Integer)md->info.id, type_name(L, md), op);
 	return md;
 }
 
-/* A string of exactly want bytes at arg, named `what` in errors. */
-static const char *check_bytes(lua_State *L, int arg, const char *what, size_t want)
+/* Push and return the name of what is checked: what, or what[index]. */
+static const char *entry_name(lua_State *L, const char *what, lua_Integer index)
+{
+	if (index > 0)
+		return lua_pushfstring(L, "%s[%I]", what, index);
+	return lua_pushstring(L, what);
+}
+
+const char *bpfmap_check_bytes(lua_State *L, int arg, int idx, const char *what, lua_Integer index,
+                               size_t want)
 {
 	size_t len;
 	const char *s;
 
-	if (lua_type(L, arg) != LUA_TSTRING)
-		bpfmap_arg_error(L, arg, "%s must be a string of %I bytes, got %s", what,
-		                 (lua_Integer)want, luaL_typename(L, arg));
-	s = lua_tolstring(L, arg, &len);
+	idx = lua_absindex(L, idx);   /* entry_name pushes before the type is named */
+	if (lua_type(L, idx) != LUA_TSTRING)
+		bpfmap_arg_error(L, arg, "%s must be a string of %I bytes, got %s",
+		                 entry_name(L, what, index), (lua_Integer)want, luaL_typename(L, idx));
+	s = lua_tolstring(L, idx, &len);
 	if (len != want)
-		bpfmap_arg_error(L, arg, "%s must be %I bytes, got %I", what, (lua_Integer)want,
-		                 (lua_Integer)len);
+		bpfmap_arg_error(L, arg, "%s must be %I bytes, got %I", entry_name(L, what, index),
+		                 (lua_Integer)want, (lua_Integer)len);
 	return s;
 }
 
 static const char *check_key(lua_State *L, struct mapdata *md, int arg)
 {
-	return check_bytes(L, arg, "key", md->info.key_size);
+	return bpfmap_check_bytes(L, arg, arg, "key", 0, md->info.key_size);
 }
 
-/* Bytes one CPU's value takes in the kernel's per-CPU layout. */
-static size_t percpu_stride(const struct mapdata *md)
+size_t bpfmap_percpu_stride(const struct mapdata *md)
 {
 	return ((size_t)md->info.value_size + 7) & ~(size_t)7;
 }
 
-/*
- * How many values a lookup gives (1, or the possible CPUs of a per-CPU
- * map) and the bytes of the buffer it needs; 0 or a negative errno.
- */
-static int value_layout(const struct mapdata *md, int *ncpus, size_t *size)
+int bpfmap_value_layout(const struct mapdata *md, int *ncpus, size_t *size)
 {
-	if (!is_percpu(md)) {
+	if (!bpfmap_is_percpu(md)) {
 		*ncpus = 1;
 		*size = md->info.value_size;
 		return 0;
@@ -117,17 +121,16 @@ static int value_layout(const struct mapdata *md, int *ncpus, size_t *size)
 	*ncpus = libbpf_num_possible_cpus();
 	if (*ncpus < 0)
 		return *ncpus;
-	*size = percpu_stride(md) * (size_t)*ncpus;
+	*size = bpfmap_percpu_stride(md) * (size_t)*ncpus;
 	return 0;
 }
 
-/* Push the value in buf: a string, or a list of ncpus strings. */
-static void push_value(lua_State *L, const struct mapdata *md, const char *buf, int ncpus)
+void bpfmap_push_value(lua_State *L, const struct mapdata *md, const char *buf, int ncpus)
 {
-	size_t stride = percpu_stride(md);
+	size_t stride = bpfmap_percpu_stride(md);
 	int i;
 
-	if (!is_percpu(md)) {
+	if (!bpfmap_is_percpu(md)) {
 		lua_pushlstring(L, buf, md->info.value_size);
 		return;
 	}
@@ -138,6 +141,48 @@ static void push_value(lua_State *L, const struct mapdata *md, const char *buf, 
 	}
 }
 
+void bpfmap_pack_percpu(lua_State *L, const struct mapdata *md, int arg, int idx, const char *what,
+                        lua_Integer index, int ncpus, char *dst)
+{
+	size_t stride = bpfmap_percpu_stride(md), len, n;
+	char list_what[64];
+	int i;
+
+	idx = lua_absindex(L, idx);
+	if (lua_type(L, idx) != LUA_TTABLE)
+		bpfmap_arg_error(L, arg, "%s must be a list of %d strings (one per possible CPU), "
+		                 "got %s", entry_name(L, what, index), ncpus, luaL_typename(L, idx));
+	if (index > 0)
+		snprintf(list_what, sizeof(list_what), "%s[%lld] must be a list of strings", what,
+		         (long long)index);
+	else
+		snprintf(list_what, sizeof(list_what), "%s must be a list of strings", what);
+	bpfmap_check_list(L, arg, idx, list_what);
+	n = lua_rawlen(L, idx);
+	if (n != (size_t)ncpus)
+		bpfmap_arg_error(L, arg, "%s must be a list of %d strings (one per possible CPU), "
+		                 "got %I", entry_name(L, what, index), ncpus, (lua_Integer)n);
+	memset(dst, 0, stride * (size_t)ncpus);
+	for (i = 0; i < ncpus; i++) {
+		const char *s;
+
+		if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING) {
+			const char *got = luaL_typename(L, -1);
+
+			bpfmap_arg_error(L, arg, "%s[%d] must be a string of %I bytes, got %s",
+			                 entry_name(L, what, index), i + 1,
+			                 (lua_Integer)md->info.value_size, got);
+		}
+		s = lua_tolstring(L, -1, &len);
+		if (len != md->info.value_size)
+			bpfmap_arg_error(L, arg, "%s[%d] must be %I bytes, got %I",
+			                 entry_name(L, what, index), i + 1,
+			                 (lua_Integer)md->info.value_size, (lua_Integer)len);
+		memcpy(dst + (size_t)i * stride, s, len);
+		lua_pop(L, 1);
+	}
+}
+
 /*
  * The value argument at arg, in the kernel's layout: the string itself, or
  * for a per-CPU map a scratch buffer (left on the stack) filled from a list
@@ -145,35 +190,12 @@ static void push_value(lua_State *L, const struct mapdata *md, const char *buf, 
  */
 static const void *check_value(lua_State *L, struct mapdata *md, int arg, int ncpus, size_t size)
 {
-	size_t stride = percpu_stride(md), len, n;
 	char *buf;
-	int i;
 
-	if (!is_percpu(md))
-		return check_bytes(L, arg, "value", md->info.value_size);
-	if (lua_type(L, arg) != LUA_TTABLE)
-		bpfmap_arg_error(L, arg, "value must be a list of %d strings (one per possible CPU), "
-		                 "got %s", ncpus, luaL_typename(L, arg));
-	bpfmap_check_list(L, arg, arg, "value must be a list of strings");
-	n = lua_rawlen(L, arg);
-	if (n != (size_t)ncpus)
-		bpfmap_arg_error(L, arg, "value must be a list of %d strings (one per possible CPU), "
-		                 "got %I", ncpus, (lua_Integer)n);
+	if (!bpfmap_is_percpu(md))
+		return bpfmap_check_bytes(L, arg, arg, "value", 0, md->info.value_size);
 	buf = lua_newuserdatauv(L, size ? size : 1, 0);
-	memset(buf, 0, size);
-	for (i = 0; i < ncpus; i++) {
-		const char *s;
-
-		if (lua_rawgeti(L, arg, i + 1) != LUA_TSTRING)
-			bpfmap_arg_error(L, arg, "value[%d] must be a string of %I bytes, got %s", i + 1,
-			                 (lua_Integer)md->info.value_size, luaL_typename(L, -1));
-		s = lua_tolstring(L, -1, &len);
-		if (len != md->info.value_size)
-			bpfmap_arg_error(L, arg, "value[%d] must be %I bytes, got %I", i + 1,
-			                 (lua_Integer)md->info.value_size, (lua_Integer)len);
-		memcpy(buf + (size_t)i * stride, s, len);
-		lua_pop(L, 1);
-	}
+	bpfmap_pack_percpu(L, md, arg, arg, "value", 0, ncpus, buf);
 	return buf;
 }
 
@@ -186,15 +208,15 @@ static char *scratch(lua_State *L, size_t size)
 /* Shared by lookup and lookup_and_delete. */
 static int lookup_common(lua_State *L, const char *op, bool and_delete)
 {
-	struct mapdata *md = check_keyed(L, op);
+	struct mapdata *md = bpfmap_check_keyed(L, op);
 	const char *key = check_key(L, md, 2);
 	size_t size;
 	int ncpus, err, r;
 	char *buf;
 
-	err = value_layout(md, &ncpus, &size);
+	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
-		return fail(L, md, -err, op);
+		return bpfmap_element_fail(L, md, -err, op);
 	buf = scratch(L, size);
 	bpfmap_log_clear();
 	r = and_delete ? bpf_map_lookup_and_delete_elem(md->fd, key, buf)
@@ -205,9 +227,9 @@ static int lookup_common(lua_State *L, const char *op, bool and_delete)
 			lua_pushnil(L);
 			return 1;
 		}
-		return fail(L, md, err, op);
+		return bpfmap_element_fail(L, md, err, op);
 	}
-	push_value(L, md, buf, ncpus);
+	bpfmap_push_value(L, md, buf, ncpus);
 	return 1;
 }
 
@@ -226,21 +248,21 @@ static int el_lookup_and_delete(lua_State *L)
 /* m:update(key, value [, flags]) --> true | nil, msg, errno */
 static int el_update(lua_State *L)
 {
-	struct mapdata *md = check_keyed(L, "update");
+	struct mapdata *md = bpfmap_check_keyed(L, "update");
 	const char *key = check_key(L, md, 2);
 	const void *value;
 	size_t size;
 	int ncpus, err, flag;
 
 	/* the flag first: check_value's scratch buffer may land at index 4 */
-	flag = bpfmap_check_option(L, 4, "any", update_flag_names);
-	err = value_layout(md, &ncpus, &size);
+	flag = bpfmap_check_option(L, 4, "any", bpfmap_update_flag_names);
+	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
-		return fail(L, md, -err, "update");
+		return bpfmap_element_fail(L, md, -err, "update");
 	value = check_value(L, md, 3, ncpus, size);
 	bpfmap_log_clear();
-	if (bpf_map_update_elem(md->fd, key, value, update_flag_values[flag]))
-		return fail(L, md, errno, "update");
+	if (bpf_map_update_elem(md->fd, key, value, bpfmap_update_flag_values[flag]))
+		return bpfmap_element_fail(L, md, errno, "update");
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -248,12 +270,12 @@ static int el_update(lua_State *L)
 /* m:delete(key) --> true | nil, msg, errno */
 static int el_delete(lua_State *L)
 {
-	struct mapdata *md = check_keyed(L, "delete");
+	struct mapdata *md = bpfmap_check_keyed(L, "delete");
 	const char *key = check_key(L, md, 2);
 
 	bpfmap_log_clear();
 	if (bpf_map_delete_elem(md->fd, key))
-		return fail(L, md, errno, "delete");
+		return bpfmap_element_fail(L, md, errno, "delete");
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -281,7 +303,7 @@ static int next_key(lua_State *L, struct mapdata *md, const char *key)
 /* m:next_key([key]) --> key | nil (at the end) | nil, msg, errno */
 static int el_next_key(lua_State *L)
 {
-	struct mapdata *md = check_keyed(L, "next_key");
+	struct mapdata *md = bpfmap_check_keyed(L, "next_key");
 	const char *key = lua_isnoneornil(L, 2) ? NULL : check_key(L, md, 2);
 	int err = next_key(L, md, key);
 
@@ -290,7 +312,7 @@ static int el_next_key(lua_State *L)
 		return 1;
 	}
 	if (err)
-		return fail(L, md, err, "next_key");
+		return bpfmap_element_fail(L, md, err, "next_key");
 	return 1;
 }
 
@@ -303,13 +325,13 @@ static int el_next_key(lua_State *L)
  */
 static int pairs_next(lua_State *L)
 {
-	struct mapdata *md = check_keyed(L, "pairs");
+	struct mapdata *md = bpfmap_check_keyed(L, "pairs");
 	const char *prev = lua_isnoneornil(L, 2) ? NULL : check_key(L, md, 2);
 	size_t size;
 	int ncpus, err;
 	char *buf;
 
-	err = value_layout(md, &ncpus, &size);
+	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
 		return raise_fail(L, md, -err, "pairs over");
 	buf = scratch(L, size);
@@ -320,7 +342,7 @@ static int pairs_next(lua_State *L)
 		if (err)
 			return raise_fail(L, md, err, "pairs (next_key) over");
 		if (bpf_map_lookup_elem(md->fd, lua_tostring(L, -1), buf) == 0) {
-			push_value(L, md, buf, ncpus);
+			bpfmap_push_value(L, md, buf, ncpus);
 			return 2;
 		}
 		err = errno;
@@ -333,7 +355,7 @@ static int pairs_next(lua_State *L)
 /* for k, v in m:pairs() do ... end */
 static int el_pairs(lua_State *L)
 {
-	check_keyed(L, "pairs");
+	bpfmap_check_keyed(L, "pairs");
 	lua_pushcfunction(L, pairs_next);
 	lua_pushvalue(L, 1);
 	lua_pushnil(L);
@@ -347,7 +369,7 @@ static int el_freeze(lua_State *L)
 
 	bpfmap_log_clear();
 	if (bpf_map_freeze(md->fd))
-		return fail(L, md, errno, "freeze");
+		return bpfmap_element_fail(L, md, errno, "freeze");
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -370,12 +392,12 @@ static struct mapdata *check_keyless(lua_State *L, const char *method, bool bloo
 static int el_push(lua_State *L)
 {
 	struct mapdata *md = check_keyless(L, "push", true);
-	const char *value = check_bytes(L, 2, "value", md->info.value_size);
-	int flag = bpfmap_check_option(L, 3, "any", update_flag_names);
+	const char *value = bpfmap_check_bytes(L, 2, 2, "value", 0, md->info.value_size);
+	int flag = bpfmap_check_option(L, 3, "any", bpfmap_update_flag_names);
 
 	bpfmap_log_clear();
-	if (bpf_map_update_elem(md->fd, NULL, value, update_flag_values[flag]))
-		return fail(L, md, errno, "push to");
+	if (bpf_map_update_elem(md->fd, NULL, value, bpfmap_update_flag_values[flag]))
+		return bpfmap_element_fail(L, md, errno, "push to");
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -396,7 +418,7 @@ static int pop_or_peek(lua_State *L, const char *method, const char *op, bool po
 			lua_pushnil(L);
 			return 1;
 		}
-		return fail(L, md, err, op);
+		return bpfmap_element_fail(L, md, err, op);
 	}
 	lua_pushlstring(L, buf, md->info.value_size);
 	return 1;
@@ -422,7 +444,7 @@ static int el_peek(lua_State *L)
 
 	if (md->info.type != BPF_MAP_TYPE_BLOOM_FILTER)
 		return pop_or_peek(L, "peek", "peek at", false);
-	value = check_bytes(L, 2, "value", md->info.value_size);
+	value = bpfmap_check_bytes(L, 2, 2, "value", 0, md->info.value_size);
 	/* a copy: the kernel is handed a writable buffer, never a Lua string */
 	buf = scratch(L, md->info.value_size);
 	memcpy(buf, value, md->info.value_size);
@@ -436,7 +458,7 @@ static int el_peek(lua_State *L)
 		lua_pushboolean(L, 0);
 		return 1;
 	}
-	return fail(L, md, err, "peek at");
+	return bpfmap_element_fail(L, md, err, "peek at");
 }
 
 static const luaL_Reg el_methods[] = {

@@ -1,0 +1,54 @@
+/*
+ * Element helpers shared by elements.c (one element at a time) and batch.c
+ * (many per syscall), so that both check keys and values, lay out per-CPU
+ * values and word their failures the same way.
+ */
+#ifndef BPFMAP_ELEMENTS_H
+#define BPFMAP_ELEMENTS_H
+
+#include "bpfmap.h"
+
+/* update's flag names ("any", "noexist", "exist", "lock", NULL) and bits. */
+extern const char *const bpfmap_update_flag_names[];
+extern const __u64 bpfmap_update_flag_values[];
+
+bool bpfmap_is_percpu(const struct mapdata *md);
+bool bpfmap_is_keyless(const struct mapdata *md);
+
+/* nil, "<op> map 'name' (id N): <strerror>", err; returns 3. */
+int bpfmap_element_fail(lua_State *L, const struct mapdata *md, int err, const char *op);
+
+/* The MapData at 1, open, of a keyed type (not queue/stack/bloom_filter);
+ * raises naming op otherwise. */
+struct mapdata *bpfmap_check_keyed(lua_State *L, const char *op);
+
+/*
+ * The string at stack index idx, of exactly want bytes; otherwise raise a
+ * bad argument #arg naming it `what`, or `what[index]` when index > 0
+ * (an entry of a list argument).
+ */
+const char *bpfmap_check_bytes(lua_State *L, int arg, int idx, const char *what, lua_Integer index,
+                               size_t want);
+
+/* Bytes one CPU's value takes in the kernel's per-CPU layout. */
+size_t bpfmap_percpu_stride(const struct mapdata *md);
+
+/*
+ * How many values a lookup gives (1, or the possible CPUs of a per-CPU
+ * map) and the bytes of the buffer one value needs; 0 or a negative errno.
+ */
+int bpfmap_value_layout(const struct mapdata *md, int *ncpus, size_t *size);
+
+/* Push the value in buf: a string, or a list of ncpus strings. */
+void bpfmap_push_value(lua_State *L, const struct mapdata *md, const char *buf, int ncpus);
+
+/*
+ * Fill dst (the kernel's per-CPU layout, round_up(value_size, 8) * ncpus
+ * bytes) from the list of exactly ncpus strings at stack index idx, raising
+ * a bad argument #arg that names it `what` / `what[index]` as
+ * bpfmap_check_bytes does.
+ */
+void bpfmap_pack_percpu(lua_State *L, const struct mapdata *md, int arg, int idx, const char *what,
+                        lua_Integer index, int ncpus, char *dst);
+
+#endif
