@@ -205,11 +205,19 @@ static char *scratch(lua_State *L, size_t size)
 	return lua_newuserdatauv(L, size ? size : 1, 0);
 }
 
+/*
+ * Values up to this size are read into the C stack: a userdata per lookup
+ * (a malloc, and later a free by the GC) cost about 25 ns on top of a
+ * syscall of about 1 us (bench/RESULTS.md, "outside the kernel").
+ */
+#define LOOKUP_STACK_BYTES 256
+
 /* Shared by lookup and lookup_and_delete. */
 static int lookup_common(lua_State *L, const char *op, bool and_delete)
 {
 	struct mapdata *md = bpfmap_check_keyed(L, op);
 	const char *key = check_key(L, md, 2);
+	char small[LOOKUP_STACK_BYTES];
 	size_t size;
 	int ncpus, err, r;
 	char *buf;
@@ -217,7 +225,7 @@ static int lookup_common(lua_State *L, const char *op, bool and_delete)
 	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
 		return bpfmap_element_fail(L, md, -err, op);
-	buf = scratch(L, size);
+	buf = size <= sizeof(small) ? small : scratch(L, size);
 	bpfmap_log_clear();
 	r = and_delete ? bpf_map_lookup_and_delete_elem(md->fd, key, buf)
 	               : bpf_map_lookup_elem(md->fd, key, buf);
