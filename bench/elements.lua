@@ -126,6 +126,16 @@ local function full_read(E, pin, m)
     F.bpfmap_batch_missing = why
     print("bpfmap lookup_batch: not in this tree (" .. why .. ")")
   end
+  -- The floor for any Lua API that hands back keys and values as strings:
+  -- plain Lua making the same 100000 keys and 100000 values into two lists.
+  F.lua_strings = lib.bench(os.clock, function()
+    local ks, vs = {}, {}
+    for i = 0, BIG - 1 do
+      ks[i + 1] = string.pack("<I4", i)
+      vs[i + 1] = string.pack("<I8", i)
+    end
+  end, 1, 1e9 / BIG)
+  lib.line("plain Lua: the same strings, no map", F.lua_strings)
   F.lj_walk = lib.peer(string.format("%s walk %s %d", LJ, quote(pin), lib.RUNS))
   lib.line("luajit+ljsyscall walk", F.lj_walk)
   F.bcc_items = lib.peer(string.format("%s items hash %s %d %d", BCC, quote(pin), BIG, lib.SLOW_RUNS),
@@ -320,6 +330,8 @@ function M.write(w, E, goals)
     w("| bpfmap `m:lookup_batch()` | not measured: not in this tree | | | | | |")
   end
   row(w, "bpfmap `for k, v in m:pairs()`", F.bpfmap_pairs, c, 1, "ns/element")
+  row(w, "(plain Lua, no map: `string.pack` of the same keys and values into two lists)",
+    F.lua_strings, c, 1, "ns/element")
   row(w, "LuaJIT + ljsyscall: get_next_key + lookup (it has no batch command)", F.lj_walk, c, 1,
     "ns/element")
   row(w, "bcc Python `t.items_lookup_batch()`", F.bcc_batch, c, 1, "ns/element")
@@ -339,6 +351,7 @@ function M.write(w, E, goals)
     pairs_vs_c_walk = lib.rate_ratio(F.bpfmap_pairs, F.c_walk),
     batch_vs_c_batch = F.bpfmap_batch and lib.rate_ratio(F.bpfmap_batch, F.c_batch),
     batch_vs_pairs = F.bpfmap_batch and lib.rate_ratio(F.bpfmap_batch, F.bpfmap_pairs),
+    batch_vs_bcc_batch = F.bpfmap_batch and lib.rate_ratio(F.bpfmap_batch, F.bcc_batch),
     best_vs_bcc_best = lib.rate_ratio(F.bpfmap_batch or F.bpfmap_pairs, F.bcc_batch),
     best_vs_bpftool = lib.rate_ratio(F.bpfmap_batch or F.bpfmap_pairs, F.bpftool_dump),
   }
@@ -360,7 +373,7 @@ function M.raw(rawline, E)
   rawline("bpfmap m:id(), ns", E.call)
   rawline("Lua loop alone, ns", E.loop)
   for _, k in ipairs({ "c_batch", "c_walk", "bpfmap_batch", "bpfmap_pairs", "lj_walk",
-    "bcc_batch", "bcc_items", "bpftool_dump" }) do
+    "bcc_batch", "bcc_items", "bpftool_dump", "lua_strings" }) do
     if E.full[k] then rawline("full read, " .. k .. ", ns/element", E.full[k]) end
   end
 end
