@@ -729,28 +729,33 @@ do
     local a, u = E.single.array, E.user
     local worst_c = math.huge
     for _, x in ipairs(short_c) do worst_c = math.min(worst_c, x.vs_c) end
+    local budget = a.update.c.median / 9
     g(string.format("**Single-element ops fall short of 0.9× C** (%s× at worst). Why: the "
       .. "kernel's part is the same for both (one `bpf()` call, about %s ns here by C's median; "
-      .. "`perf` puts over 80%% of a bpfmap lookup's time in the kernel); what differs is the "
-      .. "user-space part, measured without the kernel (section 1, last table): C spends %s ns "
-      .. "per update and %s per lookup around the syscall, bpfmap %s and %s. Of bpfmap's, a "
-      .. "Lua → C method call that checks its MapData costs %s ns (`m:id()`), which no binding "
+      .. "`perf` puts over 80%% of a bpfmap lookup's time in the kernel), and at 0.9× bpfmap "
+      .. "may add C's cost / 9, about %s ns per op. Outside the kernel (section 1, last table) "
+      .. "C spends %s ns per update and %s per lookup around the syscall, bpfmap %s and %s: "
+      .. "%s and %s more, within the budget on their own. Of bpfmap's, the Lua → C method "
+      .. "call that checks its MapData is %s ns (`m:id()` in the same loop), which no binding "
       .. "called from the Lua 5.4 interpreter avoids; the rest is the key and value checks, "
-      .. "the update's flag option, and for a lookup a scratch userdata allocated per call for "
-      .. "the kernel to write into (a malloc and a later free by the GC) plus the result "
-      .. "string. At 0.9× the whole budget is C's cost / 9, about %s ns. The gap measured with "
-      .. "the kernel in is wider than the user-space difference alone, by some tens of ns; "
-      .. "this bench does not isolate why (cache and TLB effects of the interpreter's working "
-      .. "set on the syscall are the likely part). LuaJIT + ljsyscall "
-      .. "spends %s ns (update) outside the kernel: its FFI call is compiled and checks "
-      .. "nothing. What would close it: a stack buffer instead of the per-call userdata "
-      .. "for values up to a few hundred bytes (measured here at about 35 ns less per lookup "
-      .. "outside the kernel), and a handle check that compares the metatable with one "
-      .. "cached in an upvalue instead of `luaL_checkudata`'s registry lookup by name.",
-      fmt(worst_c),
-      fmt(a.update.c.median), fmt(u.update.c.median), fmt(u.lookup.c.median),
-      fmt(u.update.bpfmap.median), fmt(u.lookup.bpfmap.median), fmt(E.call.median),
-      fmt(a.update.c.median / 9), fmt(u.update.lj.median)))
+      .. "the update's flag option and the result string (a lookup's value is read into the "
+      .. "C stack since this bench found the per-call userdata costing about 25 ns). With the "
+      .. "kernel in, the gap is wider than the user-space difference, by about %s ns per op; "
+      .. "this bench does not isolate why (the likely part: the interpreter's working set "
+      .. "against the caches and TLB the syscall path uses). LuaJIT + ljsyscall spends %s ns "
+      .. "(update) outside the kernel: its FFI call is compiled and checks nothing. What would "
+      .. "close it: a handle check that compares the metatable with one kept in an upvalue "
+      .. "instead of `luaL_checkudata`'s registry lookup by name (mapdata.c), and no option "
+      .. "parsing when `update` is given no flag; both are a few ns to ten each, so the "
+      .. "goal is within reach only on a quiet machine.",
+      fmt(worst_c), fmt(a.update.c.median), fmt(budget),
+      fmt(u.update.c.median), fmt(u.lookup.c.median),
+      fmt(u.update.bpfmap.median), fmt(u.lookup.bpfmap.median),
+      fmt(u.update.bpfmap.median - u.update.c.median),
+      fmt(u.lookup.bpfmap.median - u.lookup.c.median), fmt(E.call.median),
+      fmt((a.update.bpfmap.median - a.update.c.median)
+        - (u.update.bpfmap.median - u.update.c.median)),
+      fmt(u.update.lj.median)))
     g()
   end
   if not E.full.bpfmap_batch or goals.full.best_vs_bcc_best < 2 then
