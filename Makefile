@@ -82,13 +82,29 @@ demo: build $(EXAMPLES_BPF)
 repl: build
 	$(LUA) -i -e 'bpfmap = require "bpfmap"; print("bpfmap loaded as the global `bpfmap`")'
 
-bench: build $(FIXTURES) build/bench/c_store
+# bench/install-deps adds the peers (bcc, LuaJIT + ljsyscall, kernel
+# headers for bcc) from Debian's packages; nothing is installed at run time.
+BENCH_BIN := build/bench/c_store build/bench/c_elems build/bench/bpfmapt_bch.bpf.o \
+	build/bench/null_bpf.so
+
+bench: build $(BENCH_BIN)
+	@sh bench/install-deps
 	$(LUA) bench/run.lua
 
-# The C libbpf peer the benchmarks compare against.
-build/bench/c_store: bench/c_store.c
+# The C libbpf peers every figure is compared against (-O2, as a user's
+# program would be built), and the bench's own BPF program.
+build/bench/c_%: bench/peers/c_%.c
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $< -lbpf
+
+build/bench/%.bpf.o: bench/bpf/%.bpf.c
+	@mkdir -p $(@D)
+	clang $(BPF_CFLAGS) -c $< -o $@
+
+# Preloaded to time element operations with the kernel left out.
+build/bench/null_bpf.so: bench/tools/null_bpf.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -fPIC -shared -o $@ $< -ldl
 
 clean:
 	rm -rf build
