@@ -59,6 +59,10 @@ static const char *type_name(lua_State *L, const struct mapdata *md)
 /* nil, "<op> map 'name' (id N): <strerror>", err */
 static int fail(lua_State *L, const struct mapdata *md, int err, const char *op)
 {
+	/* libbpf's element calls are bare syscalls that print nothing, so the
+	 * log is cleared here rather than before each call: what it held came
+	 * from some earlier operation, and the hot path skips a TLS access */
+	bpfmap_log_clear();
 	return bpfmap_fail(L, err, "%s map '%s' (id %I)", op, md->info.name,
 	                   (lua_Integer)md->info.id);
 }
@@ -219,11 +223,19 @@ static char *scratch(lua_State *L, size_t size)
 	return lua_newuserdatauv(L, size ? size : 1, 0);
 }
 
+/*
+ * Values up to this size are read into the C stack: a userdata per lookup
+ * (a malloc, and later a free by the GC) cost about 25 ns on top of a
+ * syscall of about 1 us (bench/RESULTS.md, "outside the kernel").
+ */
+#define LOOKUP_STACK_BYTES 256
+
 /* Shared by lookup and lookup_and_delete. */
 static int lookup_common(lua_State *L, const char *op, bool and_delete)
 {
 	struct mapdata *md = bpfmap_check_keyed(L, op);
 	const char *key = check_key(L, md, 2);
+	char small[LOOKUP_STACK_BYTES];
 	size_t size;
 	int ncpus, err, r;
 	char *buf;
@@ -231,8 +243,7 @@ static int lookup_common(lua_State *L, const char *op, bool and_delete)
 	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
 		return fail(L, md, -err, op);
-	buf = scratch(L, size);
-	bpfmap_log_clear();
+	buf = size <= sizeof(small) ? small : scratch(L, size);
 	r = and_delete ? bpf_map_lookup_and_delete_elem(md->fd, key, buf)
 	               : bpf_map_lookup_elem(md->fd, key, buf);
 	if (r) {
@@ -268,13 +279,13 @@ static int el_update(lua_State *L)
 	size_t size;
 	int ncpus, err, flag;
 
-	/* the flag first: check_value's scratch buffer may land at index 4 */
-	flag = bpfmap_check_option(L, 4, "any", bpfmap_update_flag_names);
+	/* the flag first: check_value's scratch buffer may land at index 4;
+	 * no flag is the common case, and skips the option's string compares */
+	flag = lua_isnoneornil(L, 4) ? 0 : bpfmap_check_option(L, 4, "any", bpfmap_update_flag_names);
 	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
 		return fail(L, md, -err, "update");
 	value = check_value(L, md, 3, ncpus, size);
-	bpfmap_log_clear();
 	if (bpf_map_update_elem(md->fd, key, value, bpfmap_update_flag_values[flag]))
 		return fail(L, md, errno, "update");
 	lua_pushboolean(L, 1);
@@ -287,7 +298,6 @@ static int el_delete(lua_State *L)
 	struct mapdata *md = bpfmap_check_keyed(L, "delete");
 	const char *key = check_key(L, md, 2);
 
-	bpfmap_log_clear();
 	if (bpf_map_delete_elem(md->fd, key))
 		return fail(L, md, errno, "delete");
 	lua_pushboolean(L, 1);
@@ -303,7 +313,6 @@ static int next_key(lua_State *L, struct mapdata *md, const char *key)
 	char *buf = scratch(L, md->info.key_size);
 	int err;
 
-	bpfmap_log_clear();
 	if (bpf_map_get_next_key(md->fd, key, buf)) {
 		err = errno;
 		lua_pop(L, 1);
@@ -398,7 +407,6 @@ static int el_freeze(lua_State *L)
 {
 	struct mapdata *md = bpfmap_check_mapdata(L, 1);
 
-	bpfmap_log_clear();
 	if (bpf_map_freeze(md->fd))
 		return fail(L, md, errno, "freeze");
 	lua_pushboolean(L, 1);
@@ -426,7 +434,6 @@ static int el_push(lua_State *L)
 	const char *value = bpfmap_check_bytes(L, 2, 2, "value", 0, md->info.value_size);
 	int flag = bpfmap_check_option(L, 3, "any", bpfmap_update_flag_names);
 
-	bpfmap_log_clear();
 	if (bpf_map_update_elem(md->fd, NULL, value, bpfmap_update_flag_values[flag]))
 		return fail(L, md, errno, "push to");
 	lua_pushboolean(L, 1);
@@ -439,7 +446,6 @@ static int pop_or_peek(lua_State *L, const char *method, const char *op, bool po
 	char *buf = scratch(L, md->info.value_size);
 	int r;
 
-	bpfmap_log_clear();
 	r = pop ? bpf_map_lookup_and_delete_elem(md->fd, NULL, buf)
 	        : bpf_map_lookup_elem(md->fd, NULL, buf);
 	if (r) {
@@ -479,7 +485,6 @@ static int el_peek(lua_State *L)
 	/* a copy: the kernel is handed a writable buffer, never a Lua string */
 	buf = scratch(L, md->info.value_size);
 	memcpy(buf, value, md->info.value_size);
-	bpfmap_log_clear();
 	if (bpf_map_lookup_elem(md->fd, NULL, buf) == 0) {
 		lua_pushboolean(L, 1);
 		return 1;
