@@ -19,6 +19,7 @@ static const struct { const char *name; int value; } errnos[] = {
 	{ "E2BIG", E2BIG }, { "ERANGE", ERANGE }, { "ENAMETOOLONG", ENAMETOOLONG },
 	{ "ENOSYS", ENOSYS }, { "ENODATA", ENODATA }, { "ENOTUNIQ", ENOTUNIQ },
 	{ "EOPNOTSUPP", EOPNOTSUPP }, { "ENOTSUP", ENOTSUP }, { "ETIMEDOUT", ETIMEDOUT },
+	{ "ECANCELED", ECANCELED }, { "ECHILD", ECHILD }, { "ENOEXEC", ENOEXEC },
 	{ "ENOTSUPP", 524 /* kernel-internal, leaks out of some bpf() paths */ },
 };
 

@@ -956,12 +956,5 @@ int bpfmap_process_open(lua_State *L)
 	lua_setfield(L, -2, "Signal");
 	lua_pushcfunction(L, spawn);
 	lua_setfield(L, -2, "spawn");
-
-	/* the errno of a failed signal; core.c's table predates it */
-	if (lua_getfield(L, -1, "errno") == LUA_TTABLE) {
-		lua_pushinteger(L, ECANCELED);
-		lua_setfield(L, -2, "ECANCELED");
-	}
-	lua_pop(L, 1);
 	return 0;
 }
