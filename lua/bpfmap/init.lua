@@ -64,6 +64,24 @@ end)
 -- Returns the report (a list, one entry per write), or nil, message, errno.
 M.apply_writes = core.apply_writes
 
+--- A binary key or value as hex bytes, for people: bpfmap.hex("\1\0\0\0")
+-- is "01 00 00 00". A per-CPU value (a list of strings) gives one line per
+-- CPU, "cpu0: ...". nil passes through, so =bpfmap.hex(m:lookup(k)) at a
+-- REPL shows a missing key as nil.
+function M.hex(value)
+  if value == nil then return nil end
+  if type(value) == "table" then
+    local lines = {}
+    for i, v in ipairs(value) do lines[i] = string.format("cpu%d: %s", i - 1, M.hex(v)) end
+    return table.concat(lines, "\n")
+  end
+  if type(value) ~= "string" then
+    error(string.format("bad argument #1 to 'hex' (string or list of strings expected, got %s)",
+      type(value)), 2)
+  end
+  return (value:gsub(".", function(c) return string.format("%02x ", c:byte()) end):sub(1, -2))
+end
+
 -- bpfmap.scenario is loaded on first use: it requires this module itself.
 setmetatable(M, { __index = function(t, k)
   if k == "scenario" then
