@@ -385,45 +385,26 @@ static int walk(struct dumper *d)
 	}
 }
 
-/* The MapData at 1 must have keys to walk, as for pairs(). */
-static void check_walkable(lua_State *L, const struct mapdata *md)
-{
-	const char *t;
-
-	if (md->info.type != BPF_MAP_TYPE_QUEUE && md->info.type != BPF_MAP_TYPE_STACK &&
-	    md->info.type != BPF_MAP_TYPE_BLOOM_FILTER)
-		return;
-	t = bpfmap_map_type_name(md->info.type);
-	bpfmap_arg_error(L, 1, "map '%s' (id %I) is a %s map, which has no keys; "
-	                 "use push, pop and peek, not dump", md->info.name,
-	                 (lua_Integer)md->info.id, t);
-}
-
 /* m:dump([opts]) --> text | nil, msg, errno */
 static int dump(lua_State *L)
 {
-	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+	/* keys to walk, as for pairs() */
+	struct mapdata *md = bpfmap_check_keyed(L, "dump");
 	struct dumper d;
 	enum bpfmap_need need = BPFMAP_NEED_NOTHING;
 	size_t vsize;
 	int err = 0;
 
-	check_walkable(L, md);
 	memset(&d, 0, sizeof(d));
 	read_opts(L, 2, &d.o);
 	lua_settop(L, 1);
 	d.info = &md->info;
 	d.fd = md->fd;
-	d.ncpus = 1;
-	d.stride = md->info.value_size;
-	if (bpfmap_is_percpu(md)) {
-		d.ncpus = libbpf_num_possible_cpus();
-		if (d.ncpus < 0)
-			return bpfmap_fail(L, -d.ncpus, "dump map '%s' (id %I): possible CPUs",
-			                   md->info.name, (lua_Integer)md->info.id);
-		d.stride = ((size_t)md->info.value_size + 7) & ~(size_t)7;
-	}
-	vsize = d.stride * (size_t)d.ncpus;
+	err = bpfmap_value_layout(md, &d.ncpus, &vsize);
+	if (err)
+		return bpfmap_fail(L, -err, "dump map '%s' (id %I): possible CPUs",
+		                   md->info.name, (lua_Integer)md->info.id);
+	d.stride = vsize / (size_t)d.ncpus;   /* per CPU: round_up(value_size, 8) */
 	/* scratch buffers and the text, all owned by Lua values on the stack */
 	d.key = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
 	d.next = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
