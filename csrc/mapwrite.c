@@ -358,8 +358,9 @@ struct attempt {
 	int nw;
 	struct cand *cand;
 	int ncand, cap;
-	int anchor_idx;      /* stack index of a table keeping what we open alive,
-	                      * made on first need: the warm path opens nothing */
+	int anchor_idx;      /* stack slot reserved at the start of the attempt
+	                      * for a table keeping what we open alive; nil until
+	                      * first needed: the warm path opens nothing */
 	__u32 *prog_maps;    /* opts.prog's map ids */
 	int nprog_maps;
 	int prog_found;
@@ -381,15 +382,19 @@ static void *scratch(lua_State *L, size_t size)
 	return p;
 }
 
-/* Anchor the value on top of the stack (popping it) for the attempt. */
+/*
+ * Anchor the value on top of the stack (popping it) for the attempt.  The
+ * table lives in a slot reserved below everything the phases push, so
+ * anchoring leaves the stack exactly one value lower, whatever the caller
+ * has on top.
+ */
 static void anchor(struct attempt *a)
 {
 	lua_State *L = a->L;
 
-	if (!a->anchor_idx) {
+	if (lua_isnil(L, a->anchor_idx)) {
 		lua_newtable(L);
-		lua_insert(L, -2);
-		a->anchor_idx = lua_gettop(L) - 1;
+		lua_replace(L, a->anchor_idx);
 	}
 	lua_rawseti(L, a->anchor_idx, (lua_Integer)lua_rawlen(L, a->anchor_idx) + 1);
 }
@@ -462,7 +467,20 @@ static int keep_candidate(int fd, const struct bpf_map_info *info, void *ctx)
 	return 0;
 }
 
-/* A map named in opts.map / opts.maps: a MapData as is, or an id opened now. */
+static bool is_candidate(const struct attempt *a, __u32 id)
+{
+	int i;
+
+	for (i = 0; i < a->ncand; i++)
+		if (a->cand[i].md->info.id == id)
+			return true;
+	return false;
+}
+
+/*
+ * A map named in opts.map / opts.maps: a MapData as is, or an id opened now.
+ * A map listed twice (by id or MapData) is one candidate, not an ambiguity.
+ */
 static int explicit_candidate(struct attempt *a, int idx)
 {
 	lua_State *L = a->L;
@@ -473,10 +491,13 @@ static int explicit_candidate(struct attempt *a, int idx)
 
 	if (md) {
 		/* opts, on the caller's stack, keeps it alive */
-		add_cand(a, md, false);
+		if (!is_candidate(a, md->info.id))
+			add_cand(a, md, false);
 		return 0;
 	}
 	id = lua_tointeger(L, idx);
+	if (is_candidate(a, (__u32)id))
+		return 0;
 	md = bpfmap_new_mapdata(L);
 	md->fd = bpf_map_get_fd_by_id((__u32)id);
 	if (md->fd < 0) {
@@ -555,13 +576,14 @@ static int collect_candidates(struct attempt *a)
 		return explicit_candidate(a, a->o.map_arg);
 	if (a->o.maps_arg) {
 		lua_Integer i, n = (lua_Integer)lua_rawlen(L, a->o.maps_arg);
+		int top = lua_gettop(L);
 
 		for (i = 1; i <= n; i++) {
 			lua_rawgeti(L, a->o.maps_arg, i);
 			rc = explicit_candidate(a, lua_gettop(L));
 			if (rc)
 				return rc;
-			lua_pop(L, 1);
+			lua_settop(L, top);
 		}
 		return 0;
 	}
@@ -938,6 +960,8 @@ static int attempt(lua_State *L, lua_Number *timeout)
 		return bpfmap_arg_error(L, 1, "writes must be a list of BpfMapWrite, got %s",
 		                        luaL_typename(L, 1));
 	read_opts(L, 2, &a.o);
+	lua_pushnil(L);
+	a.anchor_idx = lua_gettop(L);
 	if (timeout)
 		*timeout = a.o.timeout;
 	if (!single)

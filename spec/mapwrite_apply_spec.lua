@@ -444,6 +444,79 @@ priv.describe("BpfMapWrite:apply on maps bpfmap created #priv", function()
     assert.equal(string.rep("\0", 8), bpfobj.map_bytes(m:id()))
   end)
 
+  -- Regression: an id in opts.maps opened the attempt's anchor table on top
+  -- of maps[i], and the loop's pop then dropped the table (the MapData it
+  -- owned with it) and left the stack one value off: a segfault.
+  describe("opts.maps with map ids", function()
+    local function maps()
+      local with = data_map("bpfmapt_fw.ids", { "mmapable" })
+      local without = assert(bpfmap.MapData.create({ type = "array", key_size = 4,
+        value_size = 8, max_entries = 1 }, "bpfmapt_fwx.ids"))
+      return with, without
+    end
+
+    local function writes_to(with, maps_opt, value)
+      local r = assert(bpfmap.apply_writes({ W(".ids", "data_limit", value) }, { maps = maps_opt }))[1]
+      assert.equal(with:id(), r.map_id)
+      assert.equal("bpfmapt_fw.ids", r.map)
+      assert.equal(value, int_at(bpfobj.map_bytes(with:id()), r.offset, "I4"))
+    end
+
+    it("resolves among several ids, and a mix of ids and MapData", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      writes_to(with, { with:id(), without:id() }, 11)
+      writes_to(with, { without:id(), with:id() }, 12)
+      writes_to(with, { without, with:id() }, 13)
+      writes_to(with, { with:id(), without }, 14)
+      writes_to(with, { without:id(), with, without:id() }, 15)
+    end)
+
+    it("counts a map listed twice, by id or MapData, as one candidate", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      writes_to(with, { with:id(), with:id() }, 21)
+      writes_to(with, { with, with:id(), without:id() }, 22)
+      writes_to(with, { with:id(), with }, 23)
+    end)
+
+    it("names every map it opened by id when none has the field (ENOENT)", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      local report, err, code = bpfmap.apply_writes({ W(".ids", "no_such_global", 1) },
+        { maps = { without:id(), with:id() } })
+      assert.is_nil(report)
+      assert.equal(E.ENOENT, code)
+      assert.matches("no map named '%*%.ids' among the maps given in opts has field 'no_such_global'", err)
+      assert.matches("bpfmapt_fwx.ids %(id " .. without:id() .. "%): the map has no BTF", err)
+      assert.matches("bpfmapt_fw.ids %(id " .. with:id() .. "%): no variable 'no_such_global'", err)
+    end)
+
+    it("keeps the maps it opened alive while the collector runs at every allocation", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      local ids = { without:id(), with:id(), without:id(), with:id() }
+      local batch = { W(".ids", "data_limit", 1), W(".ids", "data_counter", -1) }
+      collectgarbage("incremental", 0, 1000)  -- pause 0: a cycle after every step
+      local ok, err = pcall(function()
+        for i = 1, 50 do
+          -- garbage with finalisers, collected in the middle of the attempt
+          for _ = 1, 20 do setmetatable({}, { __gc = function() end }) end
+          batch[1] = W(".ids", "data_limit", i)
+          local report, msg = bpfmap.apply_writes(batch, { maps = ids })
+          assert(report, msg)
+          assert(#report == 2 and report[1].map_id == with:id() and report[2].map_id == with:id())
+        end
+      end)
+      collectgarbage("incremental", 200, 100)
+      assert.is_true(ok, err)
+      local bytes = bpfobj.map_bytes(with:id())
+      local info = bpfobj.var_offsets(bpfobj.map_show(with:id()).btf_id, ".data")
+      assert.equal(50, int_at(bytes, info.data_limit, "I4"))
+      assert.equal(-1, int_at(bytes, info.data_counter, "i4"))
+    end)
+  end)
+
   it("writes an mmapable map through its mapping", function()
     local m <close> = data_map("bpfmapt.mm", { "mmapable" })
     local r = assert(W(".mm", "data_counter", -9):apply({ map = m }))[1]
