@@ -347,6 +347,7 @@ struct rmw_buf {
 	unsigned char *orig;
 	unsigned char *patched;
 	bool updated;
+	int restore_err;     /* errno of a failed rollback of this map, or 0 */
 };
 
 #define SMALL 8  /* batches and candidate lists up to this size use no heap */
@@ -831,17 +832,50 @@ static int prepare_target(struct attempt *a, struct target *t)
 
 /* ---- phase 4: stores ---- */
 
-static void rollback(struct attempt *a, int upto)
+/* Undo every store; returns how many maps could not be restored (each with
+ * its restore_err set).  Only updates can fail: stores to a mapping cannot. */
+static int rollback(struct attempt *a, int upto)
 {
 	__u32 key = 0;
-	int i;
+	int i, failed = 0;
 
 	for (i = upto - 1; i >= 0; i--)
 		if (a->t[i].via_mmap)
 			bpfmap_store_field(a->t[i].c->md->mem, &a->t[i].leaf, a->t[i].before);
 	for (i = 0; i < a->nrmw; i++)
-		if (a->rmw[i].updated)
-			bpf_map_update_elem(a->rmw[i].md->fd, &key, a->rmw[i].orig, BPF_EXIST);
+		if (a->rmw[i].updated &&
+		    bpf_map_update_elem(a->rmw[i].md->fd, &key, a->rmw[i].orig, BPF_EXIST)) {
+			a->rmw[i].restore_err = errno;
+			failed++;
+		}
+	return failed;
+}
+
+/* An update failed with err and the rollback could not restore every map:
+ * name those that keep this batch's stores.  The errno is still err. */
+static int fail_partial_rollback(struct attempt *a, const struct rmw_buf *r, int err)
+{
+	lua_State *L = a->L;
+	luaL_Buffer b;
+	int i, n = 0;
+
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "apply: update of map '%s' (id %d) failed: %s; the batch was rolled "
+	                "back except in ", r->md->info.name, (int)r->md->info.id, strerror(err));
+	luaL_addvalue(&b);
+	for (i = 0; i < a->nrmw; i++) {
+		const struct rmw_buf *u = &a->rmw[i];
+
+		if (!u->restore_err)
+			continue;
+		lua_pushfstring(L, "%smap '%s' (id %d, restore failed: %s)", n++ ? ", " : "",
+		                u->md->info.name, (int)u->md->info.id, strerror(u->restore_err));
+		luaL_addvalue(&b);
+	}
+	luaL_addstring(&b, n > 1 ? ", which keep this batch's stores" :
+	                           ", which keeps this batch's stores");
+	luaL_pushresult(&b);
+	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
 }
 
 static int store_all(struct attempt *a)
@@ -867,7 +901,8 @@ static int store_all(struct attempt *a)
 		if (bpf_map_update_elem(r->md->fd, &key, r->patched, BPF_EXIST)) {
 			int err = errno;
 
-			rollback(a, a->nw);
+			if (rollback(a, a->nw))
+				return fail_partial_rollback(a, r, err);
 			return bpfmap_fail(L, err, "apply: update of map '%s' (id %d) failed, every "
 			                   "store of this batch rolled back", r->md->info.name,
 			                   (int)r->md->info.id);
