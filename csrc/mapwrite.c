@@ -455,13 +455,14 @@ static bool may_be_candidate(__u32 id, const char *name, void *ctx)
 	return in_prog_maps(a, id) && (!name || wanted_by_some_write(a, name));
 }
 
-static int keep_candidate(int fd, const struct bpf_map_info *info, void *ctx)
+static int keep_candidate(int *fd, const struct bpf_map_info *info, void *ctx)
 {
 	struct attempt *a = ctx;
-	struct mapdata *md;
+	/* may raise: the walk still owns *fd and its __gc closes it */
+	struct mapdata *md = bpfmap_new_mapdata(a->L);
 
-	md = bpfmap_new_mapdata(a->L);
-	md->fd = fd;
+	md->fd = *fd;
+	*fd = -1;
 	md->info = *info;
 	anchor(a);
 	add_cand(a, md, true);
@@ -550,16 +551,20 @@ static void describe_narrowing(const struct attempt *a, luaL_Buffer *b)
 static int collect_candidates(struct attempt *a)
 {
 	lua_State *L = a->L;
+	struct bpfmap_map_names *names;
+	struct bpfmap_walk *walk;
 	int rc;
 
 	if (a->o.has_prog) {
 		struct prog_match pm = { a, NULL };
+		struct bpfmap_walk *walk = bpfmap_push_walk(L);
 		luaL_Buffer ids;
 
 		luaL_buffinit(L, &ids);
 		pm.ids = &ids;
-		rc = bpfmap_walk_progs(match_prog, &pm);
+		rc = bpfmap_walk_progs(walk, match_prog, &pm);
 		luaL_pushresult(&ids);
+		lua_remove(L, -2);   /* the walk, which holds nothing once done */
 		if (rc)
 			return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "apply: list programs");
 		if (!a->prog_found) {
@@ -588,7 +593,10 @@ static int collect_candidates(struct attempt *a)
 		}
 		return 0;
 	}
-	rc = bpfmap_walk_maps_filtered(bpfmap_map_names(L), may_be_candidate, keep_candidate, a);
+	names = bpfmap_map_names(L);
+	walk = bpfmap_push_walk(L);
+	rc = bpfmap_walk_maps_filtered(walk, names, may_be_candidate, keep_candidate, a);
+	lua_pop(L, 1);
 	if (rc)
 		return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "apply: list loaded maps");
 	return 0;
@@ -625,6 +633,8 @@ static int add_user(const struct bpf_prog_info *info, const __u32 *map_ids, __u3
 static int fail_ambiguous(struct attempt *a, struct mapwrite *w, struct cand **hits, int nhits)
 {
 	lua_State *L = a->L;
+	/* below the buffer, which must stay on top */
+	struct bpfmap_walk *walk = bpfmap_push_walk(L);
 	luaL_Buffer b;
 	int i;
 
@@ -640,7 +650,7 @@ static int fail_ambiguous(struct attempt *a, struct mapwrite *w, struct cand **h
 		lua_pushfstring(L, "%s %s (id %d, used by ", i ? ";" : "", hits[i]->md->info.name,
 		                (int)hits[i]->md->info.id);
 		luaL_addvalue(&b);
-		bpfmap_walk_progs(add_user, &u);
+		bpfmap_walk_progs(walk, add_user, &u);
 		luaL_addstring(&b, u.n ? ")" : "no program)");
 	}
 	luaL_pushresult(&b);
