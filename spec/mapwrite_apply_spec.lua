@@ -26,6 +26,17 @@ teardown(function()
 end)
 local OTHER = "build/fixtures/other.bpf.o"
 
+-- Run fn with the collector doing a full cycle at every step, so that
+-- finalisers run inside the allocations bpfmap makes; restore the mode.
+local function under_gc_pressure(fn)
+  local mode = collectgarbage("incremental", 0, 1000)  -- pause 0
+  collectgarbage()   -- the pause takes effect from the next cycle
+  local ok, err = pcall(fn)
+  if mode == "generational" then collectgarbage("generational")
+  else collectgarbage("incremental", 200, 100) end
+  return ok, err
+end
+
 -- Little-endian integer of `fmt` (string.pack format) at byte offset `off`.
 local function int_at(bytes, off, fmt)
   return (string.unpack("<" .. fmt, bytes, off + 1))
@@ -497,24 +508,61 @@ priv.describe("BpfMapWrite:apply on maps bpfmap created #priv", function()
       local _ <close> = without
       local ids = { without:id(), with:id(), without:id(), with:id() }
       local batch = { W(".ids", "data_limit", 1), W(".ids", "data_counter", -1) }
-      collectgarbage("incremental", 0, 1000)  -- pause 0: a cycle after every step
-      local ok, err = pcall(function()
+      local finalised = 0
+      local ok, err = under_gc_pressure(function()
         for i = 1, 50 do
           -- garbage with finalisers, collected in the middle of the attempt
-          for _ = 1, 20 do setmetatable({}, { __gc = function() end }) end
+          for _ = 1, 20 do
+            setmetatable({}, { __gc = function() finalised = finalised + 1 end })
+          end
           batch[1] = W(".ids", "data_limit", i)
           local report, msg = bpfmap.apply_writes(batch, { maps = ids })
           assert(report, msg)
           assert(#report == 2 and report[1].map_id == with:id() and report[2].map_id == with:id())
         end
       end)
-      collectgarbage("incremental", 200, 100)
       assert.is_true(ok, err)
+      assert.is_true(finalised > 0, "no finaliser ran")
       local bytes = bpfobj.map_bytes(with:id())
       local info = bpfobj.var_offsets(bpfobj.map_show(with:id()).btf_id, ".data")
       assert.equal(50, int_at(bytes, info.data_limit, "I4"))
       assert.equal(-1, int_at(bytes, info.data_counter, "i4"))
     end)
+  end)
+
+  -- A finaliser that applies by discovery while an outer discovery walk
+  -- allocates (a MapData per candidate) runs a whole walk inside it, which
+  -- replaces the list of remembered names; each walk owns the list it reads
+  -- while it runs, and the outer one must still find every candidate.
+  it("discovers correctly while finalisers run other discoveries mid-walk", function()
+    local mine, ids = {}, {}
+    for i = 1, 12 do
+      mine[i] = assert(bpfmap.MapData.create({ type = "array", key_size = 4, value_size = 8,
+        max_entries = 1 }, "bpfmapt_fw.nst"))
+      ids[i] = mine[i]:id()
+    end
+    local outer, inner = W(".nst", "bpfmapt_fw_none", 1), W(".nstx", "bpfmapt_fw_none", 1)
+    local inner_runs, inner_codes = 0, {}
+    local ok, err = under_gc_pressure(function()
+      for _ = 1, 30 do
+        for _ = 1, 10 do
+          setmetatable({}, { __gc = function()
+            local _, _, code = inner:apply()
+            inner_runs = inner_runs + 1
+            inner_codes[code] = true
+          end })
+        end
+        local report, msg, code = outer:apply()
+        assert(report == nil and code == E.ENOENT, msg)
+        for _, id in ipairs(ids) do
+          assert(msg:find("bpfmapt_fw.nst (id " .. id .. "): the map has no BTF", 1, true), msg)
+        end
+      end
+    end)
+    for i = 1, #mine do mine[i]:close() end
+    assert.is_true(ok, err)
+    assert.is_true(inner_runs > 0, "no finaliser ran")
+    assert.same({ [E.ENOENT] = true }, inner_codes)
   end)
 
   it("writes an mmapable map through its mapping", function()
