@@ -557,9 +557,9 @@ static int collect_candidates(struct attempt *a)
 
 	if (a->o.has_prog) {
 		struct prog_match pm = { a, NULL };
-		struct bpfmap_walk *walk = bpfmap_push_walk(L);
 		luaL_Buffer ids;
 
+		walk = bpfmap_push_walk(L);   /* below the buffer, which must stay on top */
 		luaL_buffinit(L, &ids);
 		pm.ids = &ids;
 		rc = bpfmap_walk_progs(walk, match_prog, &pm);
