@@ -134,6 +134,9 @@ static struct btf_slot *load_slot(lua_State *L, struct btf_cache *c, __u32 btf_i
 	r->btf = btf__load_from_kernel_by_id(btf_id);
 	if (!r->btf) {
 		*err = errno ? -errno : -EINVAL;
+		/* now: the ref may not be collected for a long while */
+		close(r->fd);
+		r->fd = -1;
 		lua_settop(L, cache_idx);
 		return NULL;
 	}

@@ -457,7 +457,11 @@ int bpfmap_mapdata_mmap(struct mapdata *md)
 		md->mem_err = ENOTSUP;
 		return -ENOTSUP;
 	}
-	/* only element 0 is ever written through the mapping */
+	/*
+	 * The page(s) of element 0 only: elements lie one after another from
+	 * offset 0, so users (typed.c, field.c) write any element that falls
+	 * wholly inside mem_len through the mapping and use syscalls beyond it.
+	 */
 	len = ((size_t)md->info.value_size + (size_t)page - 1) & ~((size_t)page - 1);
 	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, md->fd, 0);
 	if (mem == MAP_FAILED) {

@@ -347,6 +347,7 @@ struct rmw_buf {
 	unsigned char *orig;
 	unsigned char *patched;
 	bool updated;
+	int restore_err;     /* errno of a failed rollback of this map, or 0 */
 };
 
 #define SMALL 8  /* batches and candidate lists up to this size use no heap */
@@ -358,8 +359,9 @@ struct attempt {
 	int nw;
 	struct cand *cand;
 	int ncand, cap;
-	int anchor_idx;      /* stack index of a table keeping what we open alive,
-	                      * made on first need: the warm path opens nothing */
+	int anchor_idx;      /* stack slot reserved at the start of the attempt
+	                      * for a table keeping what we open alive; nil until
+	                      * first needed: the warm path opens nothing */
 	__u32 *prog_maps;    /* opts.prog's map ids */
 	int nprog_maps;
 	int prog_found;
@@ -381,15 +383,19 @@ static void *scratch(lua_State *L, size_t size)
 	return p;
 }
 
-/* Anchor the value on top of the stack (popping it) for the attempt. */
+/*
+ * Anchor the value on top of the stack (popping it) for the attempt.  The
+ * table lives in a slot reserved below everything the phases push, so
+ * anchoring leaves the stack exactly one value lower, whatever the caller
+ * has on top.
+ */
 static void anchor(struct attempt *a)
 {
 	lua_State *L = a->L;
 
-	if (!a->anchor_idx) {
+	if (lua_isnil(L, a->anchor_idx)) {
 		lua_newtable(L);
-		lua_insert(L, -2);
-		a->anchor_idx = lua_gettop(L) - 1;
+		lua_replace(L, a->anchor_idx);
 	}
 	lua_rawseti(L, a->anchor_idx, (lua_Integer)lua_rawlen(L, a->anchor_idx) + 1);
 }
@@ -449,20 +455,34 @@ static bool may_be_candidate(__u32 id, const char *name, void *ctx)
 	return in_prog_maps(a, id) && (!name || wanted_by_some_write(a, name));
 }
 
-static int keep_candidate(int fd, const struct bpf_map_info *info, void *ctx)
+static int keep_candidate(int *fd, const struct bpf_map_info *info, void *ctx)
 {
 	struct attempt *a = ctx;
-	struct mapdata *md;
+	/* may raise: the walk still owns *fd and its __gc closes it */
+	struct mapdata *md = bpfmap_new_mapdata(a->L);
 
-	md = bpfmap_new_mapdata(a->L);
-	md->fd = fd;
+	md->fd = *fd;
+	*fd = -1;
 	md->info = *info;
 	anchor(a);
 	add_cand(a, md, true);
 	return 0;
 }
 
-/* A map named in opts.map / opts.maps: a MapData as is, or an id opened now. */
+static bool is_candidate(const struct attempt *a, __u32 id)
+{
+	int i;
+
+	for (i = 0; i < a->ncand; i++)
+		if (a->cand[i].md->info.id == id)
+			return true;
+	return false;
+}
+
+/*
+ * A map named in opts.map / opts.maps: a MapData as is, or an id opened now.
+ * A map listed twice (by id or MapData) is one candidate, not an ambiguity.
+ */
 static int explicit_candidate(struct attempt *a, int idx)
 {
 	lua_State *L = a->L;
@@ -473,10 +493,13 @@ static int explicit_candidate(struct attempt *a, int idx)
 
 	if (md) {
 		/* opts, on the caller's stack, keeps it alive */
-		add_cand(a, md, false);
+		if (!is_candidate(a, md->info.id))
+			add_cand(a, md, false);
 		return 0;
 	}
 	id = lua_tointeger(L, idx);
+	if (is_candidate(a, (__u32)id))
+		return 0;
 	md = bpfmap_new_mapdata(L);
 	md->fd = bpf_map_get_fd_by_id((__u32)id);
 	if (md->fd < 0) {
@@ -528,16 +551,20 @@ static void describe_narrowing(const struct attempt *a, luaL_Buffer *b)
 static int collect_candidates(struct attempt *a)
 {
 	lua_State *L = a->L;
+	struct bpfmap_map_names *names;
+	struct bpfmap_walk *walk;
 	int rc;
 
 	if (a->o.has_prog) {
 		struct prog_match pm = { a, NULL };
 		luaL_Buffer ids;
 
+		walk = bpfmap_push_walk(L);   /* below the buffer, which must stay on top */
 		luaL_buffinit(L, &ids);
 		pm.ids = &ids;
-		rc = bpfmap_walk_progs(match_prog, &pm);
+		rc = bpfmap_walk_progs(walk, match_prog, &pm);
 		luaL_pushresult(&ids);
+		lua_remove(L, -2);   /* the walk, which holds nothing once done */
 		if (rc)
 			return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "apply: list programs");
 		if (!a->prog_found) {
@@ -555,17 +582,21 @@ static int collect_candidates(struct attempt *a)
 		return explicit_candidate(a, a->o.map_arg);
 	if (a->o.maps_arg) {
 		lua_Integer i, n = (lua_Integer)lua_rawlen(L, a->o.maps_arg);
+		int top = lua_gettop(L);
 
 		for (i = 1; i <= n; i++) {
 			lua_rawgeti(L, a->o.maps_arg, i);
 			rc = explicit_candidate(a, lua_gettop(L));
 			if (rc)
 				return rc;
-			lua_pop(L, 1);
+			lua_settop(L, top);
 		}
 		return 0;
 	}
-	rc = bpfmap_walk_maps_filtered(bpfmap_map_names(L), may_be_candidate, keep_candidate, a);
+	names = bpfmap_map_names(L);
+	walk = bpfmap_push_walk(L);
+	rc = bpfmap_walk_maps_filtered(walk, names, may_be_candidate, keep_candidate, a);
+	lua_pop(L, 1);
 	if (rc)
 		return bpfmap_fail_cap(L, -rc, BPFMAP_NEED_ADMIN, "apply: list loaded maps");
 	return 0;
@@ -602,6 +633,8 @@ static int add_user(const struct bpf_prog_info *info, const __u32 *map_ids, __u3
 static int fail_ambiguous(struct attempt *a, struct mapwrite *w, struct cand **hits, int nhits)
 {
 	lua_State *L = a->L;
+	/* below the buffer, which must stay on top */
+	struct bpfmap_walk *walk = bpfmap_push_walk(L);
 	luaL_Buffer b;
 	int i;
 
@@ -617,7 +650,7 @@ static int fail_ambiguous(struct attempt *a, struct mapwrite *w, struct cand **h
 		lua_pushfstring(L, "%s %s (id %d, used by ", i ? ";" : "", hits[i]->md->info.name,
 		                (int)hits[i]->md->info.id);
 		luaL_addvalue(&b);
-		bpfmap_walk_progs(add_user, &u);
+		bpfmap_walk_progs(walk, add_user, &u);
 		luaL_addstring(&b, u.n ? ")" : "no program)");
 	}
 	luaL_pushresult(&b);
@@ -809,17 +842,50 @@ static int prepare_target(struct attempt *a, struct target *t)
 
 /* ---- phase 4: stores ---- */
 
-static void rollback(struct attempt *a, int upto)
+/* Undo every store; returns how many maps could not be restored (each with
+ * its restore_err set).  Only updates can fail: stores to a mapping cannot. */
+static int rollback(struct attempt *a, int upto)
 {
 	__u32 key = 0;
-	int i;
+	int i, failed = 0;
 
 	for (i = upto - 1; i >= 0; i--)
 		if (a->t[i].via_mmap)
 			bpfmap_store_field(a->t[i].c->md->mem, &a->t[i].leaf, a->t[i].before);
 	for (i = 0; i < a->nrmw; i++)
-		if (a->rmw[i].updated)
-			bpf_map_update_elem(a->rmw[i].md->fd, &key, a->rmw[i].orig, BPF_EXIST);
+		if (a->rmw[i].updated &&
+		    bpf_map_update_elem(a->rmw[i].md->fd, &key, a->rmw[i].orig, BPF_EXIST)) {
+			a->rmw[i].restore_err = errno;
+			failed++;
+		}
+	return failed;
+}
+
+/* An update failed with err and the rollback could not restore every map:
+ * name those that keep this batch's stores.  The errno is still err. */
+static int fail_partial_rollback(struct attempt *a, const struct rmw_buf *r, int err)
+{
+	lua_State *L = a->L;
+	luaL_Buffer b;
+	int i, n = 0;
+
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "apply: update of map '%s' (id %d) failed: %s; the batch was rolled "
+	                "back except in ", r->md->info.name, (int)r->md->info.id, strerror(err));
+	luaL_addvalue(&b);
+	for (i = 0; i < a->nrmw; i++) {
+		const struct rmw_buf *u = &a->rmw[i];
+
+		if (!u->restore_err)
+			continue;
+		lua_pushfstring(L, "%smap '%s' (id %d, restore failed: %s)", n++ ? ", " : "",
+		                u->md->info.name, (int)u->md->info.id, strerror(u->restore_err));
+		luaL_addvalue(&b);
+	}
+	luaL_addstring(&b, n > 1 ? ", which keep this batch's stores" :
+	                           ", which keeps this batch's stores");
+	luaL_pushresult(&b);
+	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
 }
 
 static int store_all(struct attempt *a)
@@ -845,7 +911,8 @@ static int store_all(struct attempt *a)
 		if (bpf_map_update_elem(r->md->fd, &key, r->patched, BPF_EXIST)) {
 			int err = errno;
 
-			rollback(a, a->nw);
+			if (rollback(a, a->nw))
+				return fail_partial_rollback(a, r, err);
 			return bpfmap_fail(L, err, "apply: update of map '%s' (id %d) failed, every "
 			                   "store of this batch rolled back", r->md->info.name,
 			                   (int)r->md->info.id);
@@ -938,6 +1005,8 @@ static int attempt(lua_State *L, lua_Number *timeout)
 		return bpfmap_arg_error(L, 1, "writes must be a list of BpfMapWrite, got %s",
 		                        luaL_typename(L, 1));
 	read_opts(L, 2, &a.o);
+	lua_pushnil(L);
+	a.anchor_idx = lua_gettop(L);
 	if (timeout)
 		*timeout = a.o.timeout;
 	if (!single)

@@ -26,6 +26,17 @@ teardown(function()
 end)
 local OTHER = "build/fixtures/other.bpf.o"
 
+-- Run fn with the collector doing a full cycle at every step, so that
+-- finalisers run inside the allocations bpfmap makes; restore the mode.
+local function under_gc_pressure(fn)
+  local mode = collectgarbage("incremental", 0, 1000)  -- pause 0
+  collectgarbage()   -- the pause takes effect from the next cycle
+  local ok, err = pcall(fn)
+  if mode == "generational" then collectgarbage("generational")
+  else collectgarbage("incremental", 200, 100) end
+  return ok, err
+end
+
 -- Little-endian integer of `fmt` (string.pack format) at byte offset `off`.
 local function int_at(bytes, off, fmt)
   return (string.unpack("<" .. fmt, bytes, off + 1))
@@ -442,6 +453,116 @@ priv.describe("BpfMapWrite:apply on maps bpfmap created #priv", function()
     assert.equal(E.EPERM, code)
     assert.is_truthy(err:find("the map's descriptor is read-only (BPF_F_RDONLY)", 1, true), err)
     assert.equal(string.rep("\0", 8), bpfobj.map_bytes(m:id()))
+  end)
+
+  -- Regression: an id in opts.maps opened the attempt's anchor table on top
+  -- of maps[i], and the loop's pop then dropped the table (the MapData it
+  -- owned with it) and left the stack one value off: a segfault.
+  describe("opts.maps with map ids", function()
+    local function maps()
+      local with = data_map("bpfmapt_fw.ids", { "mmapable" })
+      local without = assert(bpfmap.MapData.create({ type = "array", key_size = 4,
+        value_size = 8, max_entries = 1 }, "bpfmapt_fwx.ids"))
+      return with, without
+    end
+
+    local function writes_to(with, maps_opt, value)
+      local r = assert(bpfmap.apply_writes({ W(".ids", "data_limit", value) }, { maps = maps_opt }))[1]
+      assert.equal(with:id(), r.map_id)
+      assert.equal("bpfmapt_fw.ids", r.map)
+      assert.equal(value, int_at(bpfobj.map_bytes(with:id()), r.offset, "I4"))
+    end
+
+    it("resolves among several ids, and a mix of ids and MapData", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      writes_to(with, { with:id(), without:id() }, 11)
+      writes_to(with, { without:id(), with:id() }, 12)
+      writes_to(with, { without, with:id() }, 13)
+      writes_to(with, { with:id(), without }, 14)
+      writes_to(with, { without:id(), with, without:id() }, 15)
+    end)
+
+    it("counts a map listed twice, by id or MapData, as one candidate", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      writes_to(with, { with:id(), with:id() }, 21)
+      writes_to(with, { with, with:id(), without:id() }, 22)
+      writes_to(with, { with:id(), with }, 23)
+    end)
+
+    it("names every map it opened by id when none has the field (ENOENT)", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      local report, err, code = bpfmap.apply_writes({ W(".ids", "no_such_global", 1) },
+        { maps = { without:id(), with:id() } })
+      assert.is_nil(report)
+      assert.equal(E.ENOENT, code)
+      assert.matches("no map named '%*%.ids' among the maps given in opts has field 'no_such_global'", err)
+      assert.matches("bpfmapt_fwx.ids %(id " .. without:id() .. "%): the map has no BTF", err)
+      assert.matches("bpfmapt_fw.ids %(id " .. with:id() .. "%): no variable 'no_such_global'", err)
+    end)
+
+    it("keeps the maps it opened alive while the collector runs at every allocation", function()
+      local with <close>, without = maps()
+      local _ <close> = without
+      local ids = { without:id(), with:id(), without:id(), with:id() }
+      local batch = { W(".ids", "data_limit", 1), W(".ids", "data_counter", -1) }
+      local finalised = 0
+      local ok, err = under_gc_pressure(function()
+        for i = 1, 50 do
+          -- garbage with finalisers, collected in the middle of the attempt
+          for _ = 1, 20 do
+            setmetatable({}, { __gc = function() finalised = finalised + 1 end })
+          end
+          batch[1] = W(".ids", "data_limit", i)
+          local report, msg = bpfmap.apply_writes(batch, { maps = ids })
+          assert(report, msg)
+          assert(#report == 2 and report[1].map_id == with:id() and report[2].map_id == with:id())
+        end
+      end)
+      assert.is_true(ok, err)
+      assert.is_true(finalised > 0, "no finaliser ran")
+      local bytes = bpfobj.map_bytes(with:id())
+      local info = bpfobj.var_offsets(bpfobj.map_show(with:id()).btf_id, ".data")
+      assert.equal(50, int_at(bytes, info.data_limit, "I4"))
+      assert.equal(-1, int_at(bytes, info.data_counter, "i4"))
+    end)
+  end)
+
+  -- A finaliser that applies by discovery while an outer discovery walk
+  -- allocates (a MapData per candidate) runs a whole walk inside it, which
+  -- replaces the list of remembered names; each walk owns the list it reads
+  -- while it runs, and the outer one must still find every candidate.
+  it("discovers correctly while finalisers run other discoveries mid-walk", function()
+    local mine, ids = {}, {}
+    for i = 1, 12 do
+      mine[i] = assert(bpfmap.MapData.create({ type = "array", key_size = 4, value_size = 8,
+        max_entries = 1 }, "bpfmapt_fw.nst"))
+      ids[i] = mine[i]:id()
+    end
+    local outer, inner = W(".nst", "bpfmapt_fw_none", 1), W(".nstx", "bpfmapt_fw_none", 1)
+    local inner_runs, inner_codes = 0, {}
+    local ok, err = under_gc_pressure(function()
+      for _ = 1, 30 do
+        for _ = 1, 10 do
+          setmetatable({}, { __gc = function()
+            local _, _, code = inner:apply()
+            inner_runs = inner_runs + 1
+            inner_codes[code] = true
+          end })
+        end
+        local report, msg, code = outer:apply()
+        assert(report == nil and code == E.ENOENT, msg)
+        for _, id in ipairs(ids) do
+          assert(msg:find("bpfmapt_fw.nst (id " .. id .. "): the map has no BTF", 1, true), msg)
+        end
+      end
+    end)
+    for i = 1, #mine do mine[i]:close() end
+    assert.is_true(ok, err)
+    assert.is_true(inner_runs > 0, "no finaliser ran")
+    assert.same({ [E.ENOENT] = true }, inner_codes)
   end)
 
   it("writes an mmapable map through its mapping", function()
