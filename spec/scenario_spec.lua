@@ -428,7 +428,7 @@ priv.describe("scenario.run with load (bpfmap.Object) #priv", function()
       load = { { object = "build/fixtures/bpfmapt_scn_missing.bpf.o" } },
       writes = { W(".bss", "go", 1) },
       steps = { { name = "child", command = { "lua5.4", "-e",
-        "local ok, msg = require('bpfmap.scenario').wait_for_writes(10); io.write(msg); os.exit(ok and 0 or 5)" },
+        "local ok, msg = require('bpfmap.scenario').wait_for_writes(120); io.write(msg); os.exit(ok and 0 or 5)" },
         wait_for_writes = true } },
     }
     assert.is_false(result.ok)
