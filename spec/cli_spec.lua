@@ -3,18 +3,19 @@
 -- stdout, stderr and exit status for every subcommand, --json parsed back
 -- with dkjson, and bpftool as the witness of what it read and wrote.
 --
--- Maps are named "bpfmapt_cli...", the fixture (cli_dump.bpf.o) adds
--- bpfmapt_cli_h, bpfmapt_cli_pc and cli_dump.bss; all are gone at the end.
+-- Maps are named "bpfmapt_cli...", the fixture (a copy of cli_dump.bpf.o
+-- compiled for this run) adds bpfmapt_sp<tag>h, bpfmapt_sp<tag>c and
+-- sp<tag>.bss; all are gone at the end.
 local bpfmap = require "bpfmap"
 local bpffs = require "spec.helpers.bpffs"
 local bpfobj = require "spec.helpers.bpfobj"
 local priv = require("spec.helpers.priv").bind(_ENV)
+local sync = require "spec.helpers.sync"
 local json = require "dkjson"
 
 local MapData = bpfmap.MapData
 local sh, quote = bpffs.sh, bpffs.quote
 
-local FIXTURE = "build/fixtures/cli_dump.bpf.o"
 local USAGE_HINT = "Try 'bpfmap --help'.\n"
 
 ---------------------------------------------------------------------------
@@ -309,20 +310,30 @@ describe("bpfmap command", function()
   end)
 
   priv.describe("a loaded program's maps #priv", function()
-    local obj, fs
+    -- The tests find these maps by name, so they are this run's own: a copy
+    -- of the fixture under an object name of its own (libbpf names the .bss
+    -- after the object name's first 8 bytes) with map names of its own.
+    -- dump_spec, or cli_spec in a concurrent run of the suite, loads the
+    -- fixture too, and then a fixed name would match two maps.
+    local tag = sync.tag(6)
+    local BSS = "sp" .. tag .. ".bss"
+    local BSS_PAT = BSS:gsub("%.", "%%.")
+    local H, PC = "bpfmapt_sp" .. tag:sub(1, 4) .. "h", "bpfmapt_sp" .. tag:sub(1, 4) .. "c"
+    local built, obj
 
     setup(function()
-      obj = bpfobj.load(FIXTURE)
-      fs = bpffs.mount()
+      built = bpfobj.compile("spec/fixtures/cli_dump.bpf.c", { HASH_NAME = H, PCPU_NAME = PC },
+        "sp" .. tag .. ".bpf.o")
+      obj = bpfobj.load(built.path)
     end)
 
     teardown(function()
-      if fs then fs:cleanup() end
       if obj then obj:unload() end
+      if built then built:cleanup() end
     end)
 
-    local function bss_id() return obj:map("cli_dump.bss").id end
-    local function hash_id() return obj:map("bpfmapt_cli_h").id end
+    local function bss_id() return obj:map(BSS).id end
+    local function hash_id() return obj:map(H).id end
 
     -- The .bss as bpftool reads it: { name = value }.
     local function bt_bss()
@@ -348,8 +359,8 @@ describe("bpfmap command", function()
           .. string.format("  memlock: %dB\n", m:info().memlock)
           .. string.format("  programs: %s (id %d)\n", prog.name, prog.id)
         assert.equal(want, ok("show", tostring(id)))
-        assert.equal(want, ok("show", obj:map("cli_dump.bss").pin))
-        assert.equal(want, ok("show", "cli_dump.bss"))
+        assert.equal(want, ok("show", obj:map(BSS).pin))
+        assert.equal(want, ok("show", BSS))
       end)
 
       it("--json, anywhere: the MapInfo fields and the programs using the map", function()
@@ -359,7 +370,7 @@ describe("bpfmap command", function()
         assert.same(a, b)
         local bt = bt_show(id)
         assert.equal(id, a.id)
-        assert.equal("bpfmapt_cli_h", a.name)
+        assert.equal(H, a.name)
         assert.equal("hash", a.type)
         assert.equal(bt.bytes_key, a.key_size)
         assert.equal(bt.bytes_value, a.value_size)
@@ -382,10 +393,10 @@ describe("bpfmap command", function()
         local text = assert(m:dump())
         assert.matches("^key: %(struct cli_flow%){\n    %.port = %(__u16%)80,", text)
         assert.equal(text, ok("dump", tostring(m:id())))
-        assert.equal(text, ok("dump", obj:map("bpfmapt_cli_h").pin))
-        assert.equal(text, ok("dump", "bpfmapt_cli_h"))
+        assert.equal(text, ok("dump", obj:map(H).pin))
+        assert.equal(text, ok("dump", H))
         assert(m:delete("\80\0\6\0"))
-        assert.equal("", ok("dump", "bpfmapt_cli_h"))
+        assert.equal("", ok("dump", H))
       end)
 
       it("--json: each entry's bytes in hex, as bpftool reads them, and the text", function()
@@ -394,7 +405,7 @@ describe("bpfmap command", function()
         assert(m:update("\187\1\17\0", u32(1) .. "\3\0\0\0" .. u32(1) .. "wxyz"))
         local got = ok_json("dump", "--json", tostring(m:id()))
         local bt = json.decode(sh("bpftool map dump id " .. m:id() .. " -j"))
-        assert.equal("bpfmapt_cli_h", got.map)
+        assert.equal(H, got.map)
         assert.equal(m:id(), got.id)
         assert.equal(#bt, #got.entries)
         for i, e in ipairs(bt) do
@@ -407,7 +418,7 @@ describe("bpfmap command", function()
       end)
 
       it("--json of a per-CPU map: a hex value per CPU", function()
-        local id = obj:map("bpfmapt_cli_pc").id
+        local id = obj:map(PC).id
         local got = ok_json("--json", "dump", tostring(id))
         local bt = json.decode(sh("bpftool map dump id " .. id .. " -j"))
         assert.equal(#bt, #got.entries)
@@ -434,7 +445,7 @@ describe("bpfmap command", function()
         assert.equal(tostring(1 << 40) .. "\n", ok("get", id, "cli_wide"))
         ok("set", id, "cli_range.hi", "513")
         assert.equal(513, bt_bss().cli_range.hi)
-        assert.equal("513\n", ok("get", "cli_dump.bss", "cli_range.hi"))
+        assert.equal("513\n", ok("get", BSS, "cli_range.hi"))
       end)
 
       it("booleans and enumerator names", function()
@@ -448,7 +459,7 @@ describe("bpfmap command", function()
         assert.equal("cli_mode: 0 -> 7\n", ok("set", id, "cli_mode", "CLI_BLUE"))
         assert.equal("CLI_BLUE", bt_bss().cli_mode)
         assert.equal("7\n", ok("get", id, "cli_mode"))
-        refused(1, "bpfmap: write map 'cli_dump.bss' (id " .. id .. ") field 'cli_mode': "
+        refused(1, "bpfmap: write map '" .. BSS .. "' (id " .. id .. ") field 'cli_mode': "
           .. "enum cli_color has no enumerator 'CLI_PINK'; nothing written\n",
           "set", id, "cli_mode", "CLI_PINK")
         assert.equal("CLI_BLUE", bt_bss().cli_mode)
@@ -457,10 +468,10 @@ describe("bpfmap command", function()
       it("--json: the value, and set's report", function()
         local id = bss_id()
         ok("set", tostring(id), "cli_hits", "7")
-        assert.same({ map = "cli_dump.bss", id = id, path = "cli_hits", value = 7 },
+        assert.same({ map = BSS, id = id, path = "cli_hits", value = 7 },
           ok_json("get", tostring(id), "cli_hits", "--json"))
         local r = ok_json("--json", "set", tostring(id), "cli_hits", "8")
-        assert.equal("cli_dump.bss", r.map)
+        assert.equal(BSS, r.map)
         assert.equal(id, r.id)
         assert.equal("cli_hits", r.path)
         assert.equal(7, r.before)
@@ -474,12 +485,12 @@ describe("bpfmap command", function()
       it("an unknown field or an out-of-range value: exit 1, nothing written", function()
         local id = tostring(bss_id())
         ok("set", id, "cli_small", "5")
-        refused(1, { "^bpfmap: get nope from map 'cli_dump%.bss' %(id " .. id
+        refused(1, { "^bpfmap: get nope from map '" .. BSS_PAT .. "' %(id " .. id
           .. "%): no variable 'nope' in %.bss %(it has: cli_hits, cli_small, .*%)\n$" },
           "get", id, "nope")
-        refused(1, { "^bpfmap: set nope=1 in map 'cli_dump%.bss' %(id " .. id
+        refused(1, { "^bpfmap: set nope=1 in map '" .. BSS_PAT .. "' %(id " .. id
           .. "%): no variable 'nope' in %.bss" }, "set", id, "nope", "1")
-        refused(1, "bpfmap: set cli_small=300: map 'cli_dump.bss' (id " .. id .. ") field "
+        refused(1, "bpfmap: set cli_small=300: map '" .. BSS .. "' (id " .. id .. ") field "
           .. "'cli_small' (__s8 at offset " .. bpfobj.var_offsets(bt_show(tonumber(id)).btf_id,
             ".bss").cli_small .. "): value 300 out of range -128..127; nothing written\n",
           "set", id, "cli_small", "300")
@@ -502,13 +513,13 @@ describe("bpfmap command", function()
         local bt = json.decode(sh("bpftool map lookup id " .. id .. " key hex 50 00 06 00 -j"))
         assert.equal(6, bt.formatted.value.packets)
         assert.equal("CLI_GREEN", bt.formatted.value.color)
-        refused(1, "bpfmap: map 'bpfmapt_cli_h' (id " .. id .. ") has no entry for key hex:51000600\n",
+        refused(1, "bpfmap: map '" .. H .. "' (id " .. id .. ") has no entry for key hex:51000600\n",
           "get", id, "packets", "--key", "hex:51000600")
-        refused(1, "bpfmap: map 'bpfmapt_cli_h' (id " .. id .. ") is a hash map: name the entry "
+        refused(1, "bpfmap: map '" .. H .. "' (id " .. id .. ") is a hash map: name the entry "
           .. "with --key\n", "get", id, "packets")
-        refused(1, "bpfmap: key 'hex:5000' is 2 bytes; map 'bpfmapt_cli_h' (id " .. id
+        refused(1, "bpfmap: key 'hex:5000' is 2 bytes; map '" .. H .. "' (id " .. id
           .. ") has 4-byte keys\n", "get", id, "packets", "--key", "hex:5000")
-        refused(1, "bpfmap: key 4294967296 does not fit map 'bpfmapt_cli_h' (id " .. id
+        refused(1, "bpfmap: key 4294967296 does not fit map '" .. H .. "' (id " .. id
           .. ")'s 4-byte keys\n", "get", id, "packets", "--key", "4294967296")
         refused(2, "bpfmap: key 'hex:5': hex: must be followed by pairs of hex digits\n"
           .. USAGE_HINT, "get", id, "packets", "--key", "hex:5")

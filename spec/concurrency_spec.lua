@@ -19,22 +19,23 @@
 --
 -- `events` is read with bpftool (the witness) at the offset bpftool's BTF
 -- dump gives. The spec leaves nothing behind: the attach process exits when
--- its stdin is closed, the maps are waited out, and tracefs is unmounted if
--- (and only if) this spec mounted it.
+-- its stdin is closed, and the maps are waited out. tracefs is mounted if
+-- libbpf cannot find tracepoints, and never unmounted: another run of the
+-- suite (or anyone) may have programs attached through it meanwhile.
 local bpfmap = require "bpfmap"
 local priv = require("spec.helpers.priv").bind(_ENV)
 local bpfobj = require "spec.helpers.bpfobj"
 local bpffs = require "spec.helpers.bpffs"
+local tracefs = require "spec.helpers.tracefs"
 
 local W = bpfmap.BpfMapWrite.new
-local sh, quote = bpffs.sh, bpffs.quote
+local quote = bpffs.quote
 
 local COUNTER = "build/fixtures/counter.bpf.o"
 local TOOLS = "build/tools/"
 local N = 2000000          -- getpid calls per run
 local KNOB_WRITES = 100000 -- at least this many BpfMapWrite stores in run 1
 local RMW_ITERS = 100000   -- lookup + update rounds in run 2
-local TRACEFS = "/sys/kernel/tracing"
 local CACHE_LINE = 64
 
 -- With BPFMAP_SPEC_VERBOSE set, the measured figures go to stderr.
@@ -147,24 +148,13 @@ local function int_at(bytes, off, fmt)
 end
 
 priv.describe("concurrent programs #priv", function()
-  local attach, prog, bss, map_ids, var, m, mounted_tracefs
-
-  -- libbpf 1.1 finds tracepoint ids under debugfs's tracing/ when that
-  -- exists, else under /sys/kernel/tracing, which must then be a tracefs.
-  local function ensure_tracefs()
-    if os.execute("test -e /sys/kernel/debug/tracing") then return end
-    local fstype = sh("stat -f -c %T " .. TRACEFS):gsub("%s+$", "")
-    if fstype ~= "tracefs" then
-      sh("mount -t tracefs tracefs " .. TRACEFS)
-      mounted_tracefs = true
-    end
-  end
+  local attach, prog, bss, map_ids, var, m
 
   setup(function()
     for _, tool in ipairs({ "attach", "fire_getpid", "rmw_writer" }) do
       assert(io.open(TOOLS .. tool), TOOLS .. tool .. " is missing: run `make test`"):close()
     end
-    ensure_tracefs()
+    tracefs.ensure()
     attach = spawn(TOOLS .. "attach " .. quote(COUNTER))
     local progs, maps = {}, {}
     while true do
@@ -196,7 +186,6 @@ priv.describe("concurrent programs #priv", function()
     if gone and prog and os.execute("bpftool prog show id " .. prog .. " >/dev/null 2>&1") then
       gone, err = false, "program " .. prog .. " still loaded after attach exited"
     end
-    if mounted_tracefs then sh("umount " .. TRACEFS) end
     assert(ok, why)
     assert(gone, err)
   end)

@@ -176,6 +176,11 @@ Obj.__close = Obj.unload
 -- dir under the same file name (the object's name gives its maps' names,
 -- e.g. "globals.bss").  For a run that needs names no other run of the suite
 -- on this kernel has.  Returns a closeable { path = , dir = }.
+--
+-- objname, when given, is the object file's name instead ("sp12ab34.bpf.o"):
+-- libbpf names an object after its file name up to the first '.', and its
+-- data maps after the first 8 bytes of that ("sp12ab34.bss"), so this is how
+-- a run gets data maps of its own name.
 local Built = {}
 Built.__index = Built
 function Built:cleanup()
@@ -184,9 +189,10 @@ function Built:cleanup()
 end
 Built.__close = Built.cleanup
 
-function M.compile(src, defines)
+function M.compile(src, defines, objname)
   local dir = sh("mktemp -d /tmp/bpfmapccXXXXXX"):gsub("%s+$", "")
-  local self = setmetatable({ dir = dir, path = dir .. "/" .. src:match("[^/]+$"):gsub("%.c$", ".o") }, Built)
+  objname = objname or src:match("[^/]+$"):gsub("%.c$", ".o")
+  local self = setmetatable({ dir = dir, path = dir .. "/" .. objname }, Built)
   local flags = {}
   for name, value in pairs(defines or {}) do
     flags[#flags + 1] = quote("-D" .. name .. "=" .. value)
