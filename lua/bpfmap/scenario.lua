@@ -572,7 +572,10 @@ local function write_opts(def, ctx)
         maps[#maps + 1] = m
       end
       opts.maps = maps
-      opts.timeout = math.max(0, opts.timeout - (monotonic() - t0))
+      -- what is left of write_timeout, to the millisecond (so a pin found
+      -- at once leaves the messages saying write_timeout's own figure)
+      local left = opts.timeout - (monotonic() - t0)
+      opts.timeout = math.max(0, math.floor(left * 1000 + 0.5) / 1000)
     elseif def.find then
       opts.prog = def.find.prog
     end
