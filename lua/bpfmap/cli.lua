@@ -11,7 +11,7 @@
 -- named exactly so, else the maps whose names end with it (".bss").
 -- `--json` anywhere prints JSON on stdout.  Failures go to stderr as
 -- "bpfmap: ..." with exit status 1; a malformed command line exits 2.
--- See README.md, "Command-line tool".
+-- See README.md, "m:dump and the bpfmap command".
 
 local bpfmap = require "bpfmap"
 
