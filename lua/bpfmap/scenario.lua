@@ -25,10 +25,11 @@
 --   3. the writes are applied as one batch, retried until they resolve or
 --      write_timeout passes; the signal is raised, or failed with the reason;
 --   4. the steps run in order. A failure (of the load, the writes or a
---      step) stops the run: later steps are skipped, and children already
---      started are stopped (SIGTERM, then SIGKILL) and reaped; children
---      that were told the writes failed get CHILD_GRACE seconds to exit
---      on their own first;
+--      step) stops the run: later steps are skipped (after failed writes,
+--      those waiting for them fail with the reason instead), and children
+--      already started are stopped (SIGTERM, then SIGKILL) and reaped;
+--      children told the writes failed get CHILD_GRACE seconds to exit on
+--      their own first;
 --   5. the checks run if everything before succeeded;
 --   6. objects, maps and children are released.
 
