@@ -89,6 +89,11 @@ describe("scenario.run's definition, checked up front", function()
     end
     bpfmap.sleep(0.3)
     assert.is_false(exists(flag), "a child ran although the definition was refused")
+    -- what is allowed: any name without '=' or NUL, strings and integers
+    local result = scenario.run { name = "env", steps = { { name = "c", command = { "sh", "-c",
+      "echo \"$lazy $N\"" }, env = { lazy = "zz", N = 7 }, capture = true } } }
+    assert(result.ok, result.error)
+    assert.equals("zz 7\n", result.steps[1].stdout)
   end)
 end)
 

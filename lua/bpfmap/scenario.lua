@@ -152,7 +152,7 @@ local function check_env(env, step)
   if env == nil then return end
   if type(env) ~= "table" then fail_def("step '%s': env must be a table, got %s", step, type(env)) end
   for k, v in pairs(env) do
-    if type(k) ~= "string" or k == "" or k:find("[=%z]") then
+    if type(k) ~= "string" or k == "" or k:find("[=\0]") then
       fail_def("step '%s': env name %s must be a non-empty string without '=' or NUL", step, tostring(k))
     end
     if type(v) ~= "string" and math.type(v) ~= "integer" then
