@@ -12,11 +12,10 @@ local OBJECT = arg[1] or "build/examples/killswitch.bpf.o"
 local CALLS = 100
 common.ensure_tracefs()
 
--- ks_report's value: struct ks_report { u64 calls, errors, first_error_call; u32 code, unused; }
+-- ks_report's value is a `struct ks_report`, so its BTF reads it as a
+-- table: { calls =, errors =, first_error_call =, code =, unused = }.
 local function report(ctx)
-  local v = assert(ctx:map("ks_report"):lookup(string.pack("<I4", 0)))
-  local calls, errors, first, code = string.unpack("<I8I8I8I4", v)
-  return { calls = calls, errors = errors, first = first, code = code }
+  return assert(ctx:map("ks_report"):read())
 end
 
 local function kill_switch(crash)
@@ -41,9 +40,9 @@ local function kill_switch(crash)
       end },
       { name = crash == 0 and "no error reported" or "errors reported with the code", check = function(ctx)
         local r = report(ctx)
-        local detail = string.format("errors=%d code=%d first at call %d", r.errors, r.code, r.first)
+        local detail = string.format("errors=%d code=%d first at call %d", r.errors, r.code, r.first_error_call)
         if crash == 0 then return r.errors == 0, detail end
-        return r.errors == CALLS and r.code == crash and r.first == 1, detail
+        return r.errors == CALLS and r.code == crash and r.first_error_call == 1, detail
       end },
     },
   }

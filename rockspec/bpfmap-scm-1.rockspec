@@ -9,12 +9,19 @@ source = {
   branch = "main",
 }
 description = {
-  summary = "BPF maps from Lua 5.4: MapData handles and BTF-resolved writes into live programs' globals",
+  summary = "BPF maps from Lua 5.4 on libbpf: map handles, BTF-typed values, writes into live programs, scenarios",
   detailed = [[
-bpfmap is a Lua 5.4 C module on libbpf. MapData is a handle to a BPF map
-(create, from_pin, from_id, from_fd, pin, info); BpfMapWrite sets a loaded
-program's global variable or struct field by name, resolved through the
-map's BTF, with a single aligned store through the map's mmap.
+bpfmap is a Lua 5.4 C module on libbpf for scripts, busted suites and a
+REPL that test and probe BPF programs on a live Linux system. MapData is
+a handle to a BPF map (create, from_pin, from_id, from_fd, pin, info) with
+its element and batch operations, and values read and written by field
+name through the map's BTF (get, set, read, write, dump). BpfMapWrite sets
+a loaded program's global variable or struct field by name with a single
+aligned store through the map's mmap. Object loads, attaches and test-runs
+BPF objects; bpfmap.scenario drives a declared scenario (load or find the
+programs, apply writes, signal waiting steps and child processes, check
+the outcome). The bpfmap command lists, shows, reads, writes, dumps and
+pins maps from a shell, with --json.
 ]],
   license = "MIT",
   labels = { "bpf", "ebpf", "libbpf", "linux" },

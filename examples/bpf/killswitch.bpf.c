@@ -23,7 +23,7 @@ struct sys_enter {
 __u32 target_tgid;   /* the process watched; 0 watches nothing */
 __u32 crash;         /* the kill switch: an error code, 0 for none */
 
-/* Read by the scenario, in a layout it unpacks itself. */
+/* Read by the scenario as a table, through the map's BTF. */
 struct ks_report {
 	__u64 calls;
 	__u64 errors;

@@ -31,7 +31,7 @@ struct config {
 
 __u32 target_tgid;
 
-/* Read by the scenario, in a layout it unpacks itself. */
+/* Read by the scenario as a table, through the map's BTF. */
 struct tn_counts {
 	__u64 allowed;
 	__u64 throttled;

@@ -11,7 +11,7 @@
 -- named exactly so, else the maps whose names end with it (".bss").
 -- `--json` anywhere prints JSON on stdout.  Failures go to stderr as
 -- "bpfmap: ..." with exit status 1; a malformed command line exits 2.
--- See README.md, "Command-line tool".
+-- See README.md, "m:dump and the bpfmap command".
 
 local bpfmap = require "bpfmap"
 
@@ -360,16 +360,17 @@ commands.show = { nargs = { 1, 1 }, run = function(args, opts)
   return table.concat(lines, "\n") .. "\n"
 end }
 
--- m:get, m:set and m:write come with BTF-typed values; say so plainly if
--- this bpfmap lacks them.
-local function need(m, name)
-  if not m[name] then
-    fail("this needs MapData:%s, which this bpfmap does not have", name)
+-- m:get(path, key), failing on a refusal and on a missing key, for which
+-- m:get returns nil alone (check() would take that for success).
+local function get_field(m, info, path, key, key_text)
+  local v, err = m:get(path, key)
+  if v == nil then
+    if err then fail("%s", err) end
+    fail("map '%s' (id %d) has no entry for key %s", info.name, info.id, key_text or "0")
   end
+  return v
 end
 
--- get returns nil alone for a missing key: check() cannot tell it from a
--- failure, so the call is made here.
 -- An integer, a boolean, or a per-CPU list of them, as text.
 local function show_value(v)
   if type(v) ~= "table" then return tostring(v) end
@@ -384,13 +385,7 @@ commands.get = { nargs = { 2, 2 }, key = true, run = function(args, opts)
   local info = check(m:info())
   local path = args[2]
   local key = map_key(info, parsed)
-  -- get returns nil alone for a missing key, which check() would not see
-  need(m, "get")
-  local v, err = m:get(path, key)
-  if v == nil then
-    if err then fail("%s", err) end
-    fail("map '%s' (id %d) has no entry for key %s", info.name, info.id, opts.key or "0")
-  end
+  local v = get_field(m, info, path, key, opts.key)
   if opts.json then
     return { map = info.name, id = info.id, path = path, key = opts.key,
              value = type(v) == "table" and array(v) or v }
@@ -418,14 +413,14 @@ local function write_table(path, value)
 end
 
 -- Set an enum field by enumerator name: m:set takes numbers only, m:write
--- resolves names and stores only the fields its table names.
-local function set_by_name(m, path, name, key)
-  need(m, "get")
-  need(m, "write")
-  local before = check(m:get(path, key))
+-- resolves names and stores only the fields its table names. m:write
+-- gives no report, so this one has before, after, field and the
+-- enumerator, not m:set's type, offset, size, signed, method, atomic.
+local function set_by_name(m, info, path, name, key, key_text)
+  local before = get_field(m, info, path, key, key_text)
   check(m:write(write_table(path, name), key))
-  local after = check(m:get(path, key))
-  return { before = before, after = after, field = path }
+  local after = get_field(m, info, path, key, key_text)
+  return { before = before, after = after, field = path, enumerator = name }
 end
 
 commands.set = { nargs = { 3, 3 }, key = true, run = function(args, opts)
@@ -437,9 +432,8 @@ commands.set = { nargs = { 3, 3 }, key = true, run = function(args, opts)
   local key = map_key(info, parsed)
   local report
   if type(value) == "string" then
-    report = set_by_name(m, path, value, key)
+    report = set_by_name(m, info, path, value, key, opts.key)
   else
-    need(m, "set")
     report = check(m:set(path, value, key))
   end
   if opts.json then

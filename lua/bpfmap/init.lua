@@ -1,7 +1,7 @@
 --- bpfmap: BPF maps from Lua 5.4, on libbpf.
 --
--- The C core (`bpfmap.core`) holds the types (MapData, MapInfo, BpfMapWrite)
--- and every syscall; this layer adds what is easier to say in Lua: the
+-- The C core (`bpfmap.core`) holds the types (MapData, MapInfo, BpfMapWrite,
+-- Btf, Object, Signal) and every syscall; this layer adds what is easier to say in Lua: the
 -- wait-until-it-resolves loop of apply_writes, whose sleeps let a REPL's
 -- Ctrl-C through. See README.md for the API with examples.
 --
@@ -29,6 +29,10 @@ local M = {
   Object = core.Object,
   Signal = core.Signal,
   spawn = core.spawn,
+  -- seconds on CLOCK_MONOTONIC (the clock of bpf_ktime_get_ns() and of a
+  -- scenario's times), and a sleep that returns early on a signal
+  monotonic = core.monotonic,
+  sleep = core.sleep,
 }
 
 local ENOENT = core.errno.ENOENT

@@ -24,15 +24,18 @@
 --   2. `load` opens, loads and attaches each object;
 --   3. the writes are applied as one batch, retried until they resolve or
 --      write_timeout passes; the signal is raised, or failed with the reason;
---   4. the steps run in order; the first failure skips the rest (children
---      already started are still waited for);
+--   4. the steps run in order. A failure (of the load, the writes or a
+--      step) stops the run: later steps are skipped (after failed writes,
+--      those waiting for them fail with the reason instead), and children
+--      already started are stopped (SIGTERM, then SIGKILL) and reaped;
+--      children told the writes failed get CHILD_GRACE seconds to exit on
+--      their own first;
 --   5. the checks run if everything before succeeded;
 --   6. objects, maps and children are released.
 
 local bpfmap = require "bpfmap"
 
-local core = require "bpfmap.core"
-local monotonic, sleep = core.monotonic, core.sleep
+local monotonic, sleep = bpfmap.monotonic, bpfmap.sleep
 
 local errno = bpfmap.errno
 
@@ -45,11 +48,21 @@ local DEFAULT_WRITE_TIMEOUT = 10
 local DEFAULT_COMMAND_TIMEOUT = 60
 local DEFAULT_CHILD_WAIT = 60
 local DEFAULT_INTERVAL = 0.05
+local WRITE_RETRY_INTERVAL = 0.1
+-- A child told that the writes failed (ECANCELED) exits on its own in
+-- milliseconds; this bounds one that does not listen.
+local CHILD_GRACE = 5
+-- Between SIGTERM and SIGKILL.
+local TERM_GRACE = 2
 
 -- ---- checking the definition (a caller's mistake raises, before anything runs) ----
 
+-- Raised as a table so that M.run can re-raise the message at its caller's
+-- line, however deep in the checks the mistake was found.
+local DefError = {}
+
 local function fail_def(fmt, ...)
-  error("scenario: " .. string.format(fmt, ...), 3)
+  error(setmetatable({ msg = "scenario: " .. string.format(fmt, ...) }, DefError))
 end
 
 local function check_keys(t, allowed, what)
@@ -73,8 +86,79 @@ local function check_timeout(v, what)
   end
 end
 
-local function is_write(w)
-  return type(w) == "userdata" and pcall(function() return w:field() end)
+local function has_type(v, name)
+  local mt = type(v) == "userdata" and getmetatable(v)
+  return type(mt) == "table" and mt.__name == name
+end
+
+local function is_write(w) return has_type(w, "bpfmap.BpfMapWrite") end
+local function is_mapdata(m) return has_type(m, "bpfmap.MapData") end
+
+local function is_map_ref(m)
+  return is_mapdata(m) or (math.type(m) == "integer" and m > 0 and m <= 0xffffffff)
+end
+
+local function is_prog_ref(p)
+  return (type(p) == "string" and p ~= "") or (math.type(p) == "integer" and p > 0 and p <= 0xffffffff)
+end
+
+local OPEN_OPTS = { name = true, pin_root_path = true, kconfig = true }
+
+local function check_open_opts(o, i)
+  if o == nil then return end
+  if type(o) ~= "table" then fail_def("load[%d].open_opts must be a table, got %s", i, type(o)) end
+  for k, v in pairs(o) do
+    if not OPEN_OPTS[k] then fail_def("unknown field '%s' in load[%d].open_opts", tostring(k), i) end
+    if type(v) ~= "string" then
+      fail_def("load[%d].open_opts.%s must be a string, got %s", i, k, type(v))
+    end
+  end
+end
+
+-- apply_writes' options a scenario passes on; timeout is write_timeout's,
+-- and the scenario needs the report.
+local function check_write_opts(o)
+  if o == nil then return end
+  if type(o) ~= "table" then fail_def("write_opts must be a table of apply_writes options, got %s", type(o)) end
+  for k, v in pairs(o) do
+    if k == "map" then
+      if not is_map_ref(v) then fail_def("write_opts.map must be a MapData or a map id, got %s", tostring(v)) end
+    elseif k == "maps" then
+      if not is_list(v) then fail_def("write_opts.maps must be a list of MapData or map ids") end
+      for i, m in ipairs(v) do
+        if not is_map_ref(m) then
+          fail_def("write_opts.maps[%d] must be a MapData or a map id, got %s", i, tostring(m))
+        end
+      end
+    elseif k == "prog" then
+      if not is_prog_ref(v) then fail_def("write_opts.prog must be a program name or id, got %s", tostring(v)) end
+    elseif k == "atomic" then
+      if type(v) ~= "boolean" then fail_def("write_opts.atomic must be a boolean, got %s", type(v)) end
+    elseif k == "interval" then
+      if type(v) ~= "number" or not (v > 0 and v <= 1e9) then
+        fail_def("write_opts.interval must be a positive number of seconds, got %s", tostring(v))
+      end
+    elseif k == "timeout" then
+      fail_def("write_opts.timeout: give write_timeout instead")
+    elseif k == "report" then
+      fail_def("write_opts.report: the scenario keeps the write report")
+    else
+      fail_def("unknown field '%s' in write_opts", tostring(k))
+    end
+  end
+end
+
+local function check_env(env, step)
+  if env == nil then return end
+  if type(env) ~= "table" then fail_def("step '%s': env must be a table, got %s", step, type(env)) end
+  for k, v in pairs(env) do
+    if type(k) ~= "string" or k == "" or k:find("[=\0]") then
+      fail_def("step '%s': env name %s must be a non-empty string without '=' or NUL", step, tostring(k))
+    end
+    if type(v) ~= "string" and math.type(v) ~= "integer" then
+      fail_def("step '%s': env.%s must be a string or an integer, got %s", step, k, type(v))
+    end
+  end
 end
 
 local DEF_KEYS = { name = true, load = true, find = true, writes = true, write_timeout = true,
@@ -99,14 +183,25 @@ local function check_def(def)
       if l.attach ~= nil and type(l.attach) ~= "boolean" then
         fail_def("load[%d].attach must be a boolean", i)
       end
+      check_open_opts(l.open_opts, i)
     end
   end
   if def.find ~= nil then
-    if type(def.find) ~= "table" then fail_def("find must be { prog = name or id }") end
-    check_keys(def.find, { prog = true }, "find")
+    if def.load ~= nil then
+      fail_def("load and find cannot be combined: a scenario drives the programs it loads, or one it finds")
+    end
+    if type(def.find) ~= "table" then fail_def("find must be { prog = name or id } or { pin = path }") end
+    check_keys(def.find, { prog = true, pin = true }, "find")
+    if (def.find.prog == nil) == (def.find.pin == nil) then
+      fail_def("find needs exactly one of prog (a program name or id) and pin (a pinned map's path)")
+    end
     local p = def.find.prog
-    if not (type(p) == "string" and p ~= "") and math.type(p) ~= "integer" then
+    if p ~= nil and not (type(p) == "string" and p ~= "") and math.type(p) ~= "integer" then
       fail_def("find.prog must be a program name or id, got %s", tostring(p))
+    end
+    local pin = def.find.pin
+    if pin ~= nil and (type(pin) ~= "string" or pin == "" or pin:find("\0", 1, true)) then
+      fail_def("find.pin must be a path, got %s", tostring(pin))
     end
   end
   if def.writes ~= nil and type(def.writes) ~= "function" then
@@ -116,9 +211,7 @@ local function check_def(def)
     end
   end
   check_timeout(def.write_timeout, "write_timeout")
-  if def.write_opts ~= nil and type(def.write_opts) ~= "table" then
-    fail_def("write_opts must be a table of apply_writes options")
-  end
+  check_write_opts(def.write_opts)
   local seen = {}
   if def.steps ~= nil and not is_list(def.steps) then fail_def("steps must be a list") end
   for i, s in ipairs(def.steps or {}) do
@@ -144,7 +237,10 @@ local function check_def(def)
     if s.wait_for_writes ~= nil and type(s.wait_for_writes) ~= "boolean" then
       fail_def("step '%s': wait_for_writes must be a boolean", s.name)
     end
-    if s.env ~= nil and type(s.env) ~= "table" then fail_def("step '%s': env must be a table", s.name) end
+    check_env(s.env, s.name)
+    if s.capture ~= nil and type(s.capture) ~= "boolean" then
+      fail_def("step '%s': capture must be a boolean, got %s", s.name, tostring(s.capture))
+    end
     check_timeout(s.timeout, "step '" .. s.name .. "' timeout")
   end
   if def.checks ~= nil and not is_list(def.checks) then fail_def("checks must be a list") end
@@ -161,12 +257,23 @@ end
 local Ctx = {}
 Ctx.__index = Ctx
 
+local function is_open(m)
+  return (pcall(m.id, m))
+end
+
 --- ctx:map(name) -> MapData of the scenario's programs: with `load`, by
 -- section name (".bss"), kernel or libbpf name through Object:map; with
 -- `find`, the found program's map whose kernel name is name or ends with it.
--- Raises when none or several match. The MapData is closed by the runner.
+-- Raises when none or several match. The same handle is returned while it
+-- is open, so polling costs no syscall; the runner closes it at the end,
+-- and a caller that closes it (`local m <close> = ctx:map(...)`) gets a new
+-- one from the next call.
 function Ctx:map(name)
-  if self._maps[name] then return self._maps[name] end
+  if type(name) ~= "string" then
+    error("bad argument #1 to 'map' (name must be a string, got " .. type(name) .. ")", 2)
+  end
+  local cached = self._maps[name]
+  if cached and is_open(cached) then return cached end
   local found
   if #self.objects > 0 then
     local hits, why = {}, {}
@@ -181,8 +288,10 @@ function Ctx:map(name)
     end
     found = hits[1]
   elseif self.find then
+    local ids, err = self:prog_map_ids()
+    if not ids then error("ctx:map(" .. string.format("%q", name) .. "): " .. err, 2) end
     local hits, names = {}, {}
-    for _, id in ipairs(self:prog_map_ids()) do
+    for _, id in ipairs(ids) do
       local m = bpfmap.MapData.from_id(id)
       if m then
         local n = m:info().name
@@ -196,8 +305,8 @@ function Ctx:map(name)
     end
     if #hits ~= 1 then
       for _, m in ipairs(hits) do m:close() end
-      error(string.format("ctx:map(%q): %d maps of program %s match (its maps: %s)", name, #hits,
-        tostring(self.find.prog), table.concat(names, ", ")), 2)
+      error(string.format("ctx:map(%q): %d maps of %s match (its maps: %s)", name, #hits,
+        self:found_what(), table.concat(names, ", ")), 2)
     end
     found = hits[1]
   else
@@ -207,9 +316,42 @@ function Ctx:map(name)
   return found
 end
 
---- The ids of the maps the found program(s) use.
+--- What `find` names, for messages.
+function Ctx:found_what()
+  if self.find.pin then return "the programs using the map pinned at " .. self.find.pin end
+  return "program " .. tostring(self.find.prog)
+end
+
+-- The ids of the maps of the programs using map id `id`, that map first.
+local function maps_of_programs_using(id)
+  local progs, err, code = bpfmap.list_programs()
+  if not progs then return nil, err, code end
+  local ids, seen = { id }, { [id] = true }
+  for _, p in ipairs(progs) do
+    local uses = false
+    for _, mid in ipairs(p.map_ids) do if mid == id then uses = true end end
+    if uses then
+      for _, mid in ipairs(p.map_ids) do
+        if not seen[mid] then seen[mid] = true; ids[#ids + 1] = mid end
+      end
+    end
+  end
+  return ids
+end
+
+--- The ids of the maps `find` names: the maps the found program(s) use, or
+-- the pinned map and the maps of every program using it. nil, message,
+-- errno when the pin is not there (ENOENT) or cannot be opened.
 function Ctx:prog_map_ids()
-  local progs = assert(bpfmap.list_programs())
+  if self.find.pin then
+    local m, err, code = bpfmap.MapData.from_pin(self.find.pin)
+    if not m then return nil, err, code end
+    local id = m:id()
+    m:close()
+    return maps_of_programs_using(id)
+  end
+  local progs, err, code = bpfmap.list_programs()
+  if not progs then return nil, err, code end
   local ids, seen = {}, {}
   for _, p in ipairs(progs) do
     if p.id == self.find.prog or p.name == self.find.prog then
@@ -276,22 +418,8 @@ local function start_command(step, res, sig)
   res.process = p
 end
 
-local function finish_command(step, res)
-  local p = res.process
-  if not p then return end
-  res.process = nil
-  local timeout = step.timeout or DEFAULT_COMMAND_TIMEOUT
-  local left = math.max(0, res.started + timeout - monotonic())
-  local status, err, code = p:wait(left)
-  if not status and code == errno.ETIMEDOUT then
-    p:kill("KILL")
-    status = p:wait()
-    res.ok, res.error = false, string.format("timed out after %gs (killed)", timeout)
-  elseif not status then
-    p:close()
-    res.ok, res.error = false, err
-  end
-  p:close()
+-- What a finished child's status says, into its step's result.
+local function settle_command(res, status)
   if status then
     res.status = status
     res.stdout, res.stderr = status.stdout, status.stderr
@@ -309,6 +437,54 @@ local function finish_command(step, res)
     end
   end
   res.elapsed = monotonic() - res.started
+end
+
+-- Wait for a command step's child within its timeout, which counts from
+-- its start, or for a child that waited for the writes, from the moment
+-- they were settled (its workload's time, not the load's and the
+-- writes' retries); over it, the child is killed.
+local function finish_command(step, res, settled_at)
+  local p = res.process
+  if not p then return end
+  res.process = nil
+  local timeout = step.timeout or DEFAULT_COMMAND_TIMEOUT
+  local from = step.wait_for_writes and settled_at or res.started
+  local left = math.max(0, from + timeout - monotonic())
+  local status, err, code = p:wait(left)
+  if not status and code == errno.ETIMEDOUT then
+    p:kill("KILL")
+    status = p:wait()
+    res.ok, res.error = false, string.format("timed out after %gs (killed)", timeout)
+  elseif not status then
+    res.ok, res.error = false, err
+  end
+  p:close()
+  settle_command(res, status)
+end
+
+-- Stop a started child once the scenario has failed: `grace` seconds to
+-- exit on its own (a child told the writes failed), then SIGTERM, then
+-- SIGKILL, and reap it.
+local function stop_command(res, grace, why)
+  local p = res.process
+  if not p then return end
+  res.process = nil
+  local status, err, code = p:wait(grace)
+  if not status and code == errno.ETIMEDOUT then
+    p:kill("TERM")
+    status, err, code = p:wait(TERM_GRACE)
+    if not status and code == errno.ETIMEDOUT then
+      p:kill("KILL")
+      status, err = p:wait()
+    end
+    if status then
+      res.ok, res.error = false, string.format("stopped (%s): %s",
+        status.signal and ("signal " .. status.signal) or ("exit " .. tostring(status.code)), why)
+    end
+  end
+  if not status then res.ok, res.error = false, err end
+  p:close()
+  settle_command(res, status)
 end
 
 local function run_function(step, res, ctx)
@@ -353,10 +529,25 @@ local function load_objects(def, ctx)
   return true
 end
 
+-- find.pin: wait for the pin (whoever loads the program may not have
+-- pinned yet) until the deadline, then the ids of the maps it names.
+local function pinned_map_ids(ctx, deadline, interval)
+  while true do
+    local ids, err, code = ctx:prog_map_ids()
+    if ids then return ids end
+    if code ~= errno.ENOENT then return nil, err, code end
+    local left = deadline - monotonic()
+    if left <= 0 then
+      return nil, string.format("%s (gave up after %gs)", err, ctx.write_timeout), code
+    end
+    sleep(math.min(interval, left))
+  end
+end
+
 local function write_opts(def, ctx)
   local opts = {}
   for k, v in pairs(def.write_opts or {}) do opts[k] = v end
-  if opts.timeout == nil then opts.timeout = def.write_timeout or DEFAULT_WRITE_TIMEOUT end
+  opts.timeout = def.write_timeout or DEFAULT_WRITE_TIMEOUT
   if opts.map == nil and opts.maps == nil and opts.prog == nil then
     if #ctx.objects > 0 then
       -- only the scenario's own programs' maps: other loaded programs may
@@ -369,6 +560,23 @@ local function write_opts(def, ctx)
         for _, m in pairs(list) do maps[#maps + 1] = m end
       end
       opts.maps = maps
+    elseif def.find and def.find.pin then
+      local t0 = monotonic()
+      local ids, err, code = pinned_map_ids(ctx, t0 + opts.timeout, opts.interval or WRITE_RETRY_INTERVAL)
+      if not ids then return nil, err, code end
+      -- handles rather than ids: apply_writes opens ids on every attempt
+      local maps = {}
+      ctx._write_maps = maps
+      for _, id in ipairs(ids) do
+        local m, merr, mcode = bpfmap.MapData.from_id(id)
+        if not m then return nil, merr, mcode end
+        maps[#maps + 1] = m
+      end
+      opts.maps = maps
+      -- what is left of write_timeout, to the millisecond (so a pin found
+      -- at once leaves the messages saying write_timeout's own figure)
+      local left = opts.timeout - (monotonic() - t0)
+      opts.timeout = math.max(0, math.floor(left * 1000 + 0.5) / 1000)
     elseif def.find then
       opts.prog = def.find.prog
     end
@@ -415,12 +623,17 @@ end
 -- A malformed definition raises; anything that fails while running is in
 -- the result: { ok, name, error, writes, steps, checks, elapsed, ... }.
 function M.run(def)
-  check_def(def)
+  local valid, why = pcall(check_def, def)
+  if not valid then
+    if getmetatable(why) == DefError then error(why.msg, 2) end
+    error(why, 0)
+  end
   local t0 = monotonic()
   local sig = assert(bpfmap.Signal.new())
   local result = setmetatable({ name = def.name, ok = false, steps = {}, checks = {} }, Result)
   local ctx = setmetatable({ name = def.name, objects = {}, find = def.find, signal = sig,
-    steps = {}, _maps = {}, result = result }, Ctx)
+    steps = {}, _maps = {}, result = result,
+    write_timeout = def.write_timeout or DEFAULT_WRITE_TIMEOUT }, Ctx)
   for i, step in ipairs(def.steps or {}) do
     result.steps[i] = { name = step.name, kind = step.command and "command" or "run",
       wait_for_writes = step.wait_for_writes or false }
@@ -452,31 +665,48 @@ function M.run(def)
       result.writes_done_at = monotonic()
       sig:raise()
     end
+    local settled_at = monotonic()
     ctx.writes = result.writes
-    -- 4. steps in order; the first failure skips the rest
+    -- 4. steps in order. After a failed load or write, only what waits for
+    -- the writes runs (it hears the reason); the first failed step stops
+    -- the run.
     local failed
+    local function stop_children(why)
+      for _, res in ipairs(result.steps) do
+        if res.process then
+          res.stopped = true
+          -- children told that the writes failed may exit on their own
+          stop_command(res, fail and CHILD_GRACE or 0, why)
+        end
+      end
+    end
     for i, step in ipairs(def.steps or {}) do
       local res = result.steps[i]
-      if failed then
-        if res.process then
-          finish_command(step, res)
-        elseif res.ok == nil then
-          res.ok, res.skipped = false, true
-          res.error = "not run: step '" .. failed .. "' failed"
-        end
+      if res.stopped then
+        -- a child already stopped after an earlier failure
+      elseif failed or (fail and not step.wait_for_writes) then
+        res.ok, res.skipped = false, true
+        res.error = failed and ("not run: step '" .. failed .. "' failed")
+          or ("not run: " .. fail)
       else
         if step.command then
           if not res.started then start_command(step, res, sig) end
-          finish_command(step, res)
+          if fail then
+            stop_command(res, CHILD_GRACE, fail)
+          else
+            finish_command(step, res, settled_at)
+          end
         else
           run_function(step, res, ctx)
         end
         if not res.ok then
           failed = step.name
           result.error = result.error or string.format("step '%s': %s", step.name, res.error)
+          stop_children("step '" .. step.name .. "' failed")
         end
       end
     end
+    if fail and not failed then stop_children(fail) end
     -- 5. checks, on a scenario that got this far cleanly; each runs even
     -- when an earlier one failed, since together they tell what happened
     local failed_before = result.error
@@ -530,17 +760,15 @@ function M.wait_until(...)
   else
     local map, path
     map, path, predicate, timeout, interval = ...
-    if type(map) ~= "userdata" then
-      error("bad argument #1 to 'wait_until' (a MapData or a function, got " .. type(map) .. ")", 2)
+    if not is_mapdata(map) then
+      local mt = type(map) == "userdata" and getmetatable(map)
+      local what = type(mt) == "table" and type(mt.__name) == "string" and mt.__name or type(map)
+      error("bad argument #1 to 'wait_until' (a MapData or a function, got " .. what .. ")", 2)
     end
     if type(path) ~= "string" then
       error("bad argument #2 to 'wait_until' (path must be a string, got " .. type(path) .. ")", 2)
     end
-    local get = map.get
-    if not get then
-      error("wait_until: MapData:get is not in this build of bpfmap (BTF-typed values)", 2)
-    end
-    getter = function() return get(map, path) end
+    getter = function() return map:get(path) end
   end
   if predicate == nil then error("bad argument to 'wait_until' (predicate missing)", 2) end
   if type(timeout) ~= "number" or not (timeout >= 0 and timeout <= 1e9) then
