@@ -23,6 +23,7 @@ local FIX = "build/fixtures/"
 local COUNT, RUN, BAD, REFUSE = FIX .. "obj_count.bpf.o", FIX .. "obj_run.bpf.o",
   FIX .. "obj_bad.bpf.o", FIX .. "obj_refuse.bpf.o"
 local CFG = FIX .. "obj_cfg.bpf.o"
+local GROW = FIX .. "obj_grow.bpf.o"
 
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end
@@ -321,6 +322,35 @@ priv.describe("Object on the kernel #priv", function()
     assert.has_error(function() p:run({ data_in = 5 }) end,
       "bad argument #1 to 'run' (field 'data_in' must be a string, got number)")
     runs:close()
+  end)
+
+  it("test-runs a program that grows the packet into a buffer sized for it #priv", function()
+    local o <close> = assert(Object.open(GROW))
+    assert(o:load())
+    local p = o:program("bpfmapt_fp_grow")
+    local packet = string.rep("\1\2\3\4", 16)
+
+    -- the default output buffer is data_in's size + 4096: the grown packet
+    -- comes back whole, its new tail zeroed by the kernel
+    local r = assert(p:run({ data_in = packet }))
+    assert.equal(2, r.retval) -- XDP_PASS
+    assert.equal(packet .. string.rep("\0", 256), r.data_out)
+
+    -- a buffer exactly that size is enough; one byte less is ENOSPC with the
+    -- size the kernel had to give
+    r = assert(p:run({ data_in = packet, data_size_out = 64 + 256 }))
+    assert.equal(packet .. string.rep("\0", 256), r.data_out)
+    local none, msg, errno = p:run({ data_in = packet, data_size_out = 64 + 255 })
+    assert.is_nil(none)
+    assert.equal(E.ENOSPC, errno)
+    assert.matches("^test run of program 'bpfmapt_fp_grow' %(section xdp%) %(output of 320 data", msg)
+    assert.matches("data_size_out 319", msg)
+
+    -- 0 is the kernel's "no limit": refused before the syscall, as the
+    -- kernel would copy the grown packet past the buffer
+    assert.has_error(function() p:run({ data_in = packet, data_size_out = 0 }) end,
+      "bad argument #1 to 'run' (field 'data_size_out' must be at least 1 (the kernel "
+      .. "takes 0 as no limit); leave it out for data_in's size + 4096)")
   end)
 
   it("returns ENOTSUPP for a program type the kernel cannot test-run #priv", function()
