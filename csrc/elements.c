@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -407,6 +408,16 @@ static int el_freeze(lua_State *L)
 {
 	struct mapdata *md = bpfmap_check_mapdata(L, 1);
 
+	/* the kernel counts a writable mapping as an active writer and refuses
+	 * to freeze (EBUSY) while it lasts: ours (typed get/read/set,
+	 * BpfMapWrite through this MapData) goes first, and a later use maps
+	 * afresh, which a frozen map refuses, so reads fall back to lookups */
+	if (md->mem) {
+		munmap(md->mem, md->mem_len);
+		md->mem = NULL;
+		md->mem_len = 0;
+	}
+	md->mem_err = 0;
 	if (bpf_map_freeze(md->fd))
 		return fail(L, md, errno, "freeze");
 	lua_pushboolean(L, 1);

@@ -444,6 +444,34 @@ priv.describe("typed values #priv", function()
       assert.equal(2, m:read(1).hi)
     end)
 
+    it("freezes once get, read and a BpfMapWrite have used the mapping", function()
+      -- the kernel takes a writable mapping for an active writer and will
+      -- not freeze under it (EBUSY): freeze lets go of this MapData's own
+      local m = make("array", "bpfmapt_fp.frz", { flags = { "mmapable" } })
+      assert.equal(0, m:get("count"))
+      assert.equal(0, m:read().count)
+      local r = assert(bpfmap.BpfMapWrite.new(".frz", "count", 7):apply({ map = m }))[1]
+      assert.same({ "mmap", 7 }, { r.method, r.after })
+      assert.is_true(m:freeze())
+      assert.equal(1, bpfobj.map_show(m:id()).frozen)
+      -- frozen: every store refused, nothing written; reads go on (a lookup,
+      -- since the kernel now refuses a writable mapping)
+      refused(E.EPERM, { "set count=1: map 'bpfmapt_fp.frz'", "the map is frozen" },
+        m:set("count", 1))
+      refused(E.EPERM, { "write map 'bpfmapt_fp.frz'", "the map is frozen" },
+        m:write({ count = 1 }))
+      local _, msg, code = bpfmap.BpfMapWrite.new(".frz", "count", 1):apply({ map = m })
+      refused(E.EPERM, { "the map is frozen" }, nil, msg, code)
+      assert.equal(rec_bytes({ count = 7 }), witness(m:id(), k32(0)))
+      assert.equal(7, m:get("count"))
+      assert.equal(7, m:read().count)
+      -- and freezing again is the kernel's EPERM (a frozen map is not
+      -- writable, so not freezable), naming the map
+      local ok
+      ok, msg, code = m:freeze()
+      refused(E.EPERM, { "freeze map 'bpfmapt_fp.frz' (id " .. m:id() .. ")" }, ok, msg, code)
+    end)
+
     it("a read-only descriptor refuses set and write with EPERM", function()
       local m = make("array", "bpfmapt_typ_ro", { flags = { "rdonly" } })
       refused(E.EPERM, { "read-only (BPF_F_RDONLY)" }, m:set("count", 1))
