@@ -797,18 +797,16 @@ static const char *type_str(struct codec *c, __u32 id)
 	return lua_pushstring(c->L, buf);
 }
 
-enum int_kind { INT_PLAIN, INT_BOOL, INT_ENUM };
-
 /* An integer from the Lua value at idx, in the range BpfMapWrite gives the
  * same field (field.c), or a refusal. */
 static bool encode_int(struct codec *c, int idx, __u32 id, const struct scalar *s,
-                       enum int_kind kind)
+                       enum bpfmap_leaf_kind kind)
 {
 	lua_State *L = c->L;
 	lua_Integer v, lo, hi;
 	int isint;
 
-	if (kind == INT_BOOL && lua_type(L, idx) == LUA_TBOOLEAN) {
+	if (kind == BPFMAP_LEAF_BOOL && lua_type(L, idx) == LUA_TBOOLEAN) {
 		v = lua_toboolean(L, idx);
 	} else if (lua_type(L, idx) == LUA_TNUMBER) {
 		v = lua_tointegerx(L, idx, &isint);
@@ -817,27 +815,11 @@ static bool encode_int(struct codec *c, int idx, __u32 id, const struct scalar *
 			              lua_tostring(L, idx));
 	} else {
 		return refuse(c, EINVAL, "%s needs %s, got %s", type_str(c, id),
-		              kind == INT_BOOL ? "a boolean or 0 or 1" :
-		              kind == INT_ENUM ? "an enumerator name or an integer" : "an integer",
+		              kind == BPFMAP_LEAF_BOOL ? "a boolean or 0 or 1" :
+		              kind == BPFMAP_LEAF_ENUM ? "an enumerator name or an integer" : "an integer",
 		              luaL_typename(L, idx));
 	}
-	if (kind == INT_BOOL) {
-		lo = 0;
-		hi = 1;
-	} else if (s->nbits >= 64) {
-		lo = LUA_MININTEGER;
-		hi = LUA_MAXINTEGER;
-	} else if (s->is_signed) {
-		lo = -((lua_Integer)1 << (s->nbits - 1));
-		hi = ((lua_Integer)1 << (s->nbits - 1)) - 1;
-	} else if (kind == INT_ENUM) {
-		/* BTF before enum64 does not say whether an enum is signed */
-		lo = -((lua_Integer)1 << (s->nbits - 1));
-		hi = ((lua_Integer)1 << s->nbits) - 1;
-	} else {
-		lo = 0;
-		hi = ((lua_Integer)1 << s->nbits) - 1;
-	}
+	bpfmap_int_range(s->nbits, s->is_signed, kind, &lo, &hi);
 	if (v < lo || v > hi)
 		return refuse(c, ERANGE, "value %I out of range %I..%I", v, lo, hi);
 	put_bits(c->data, s->bit_off, s->nbits, (uint64_t)v);
@@ -854,7 +836,7 @@ static bool encode_enum(struct codec *c, int idx, __u32 id, const struct btf_typ
 
 	s->is_signed = btf_kflag(t);
 	if (lua_type(L, idx) != LUA_TSTRING)
-		return encode_int(c, idx, id, s, INT_ENUM);
+		return encode_int(c, idx, id, s, BPFMAP_LEAF_ENUM);
 	for (i = 0; i < n; i++) {
 		__u32 name_off = btf_is_enum(t) ? btf_enum(t)[i].name_off : btf_enum64(t)[i].name_off;
 
@@ -1033,7 +1015,7 @@ static bool encode(struct codec *c, int idx, __u32 id, __u32 bit_off, __u32 bitf
 		if (s.nbits == 0 || s.nbits > 64 || !fits(c, s.bit_off, s.nbits))
 			return refuse(c, EINVAL, "cannot encode %s here", type_str(c, declared));
 		return encode_int(c, idx, declared, &s,
-		                  btf_int_encoding(t) & BTF_INT_BOOL ? INT_BOOL : INT_PLAIN);
+		                  btf_int_encoding(t) & BTF_INT_BOOL ? BPFMAP_LEAF_BOOL : BPFMAP_LEAF_INT);
 	case BTF_KIND_ENUM:
 	case BTF_KIND_ENUM64:
 		if (!bitfield)
@@ -1043,7 +1025,7 @@ static bool encode(struct codec *c, int idx, __u32 id, __u32 bit_off, __u32 bitf
 		return encode_enum(c, idx, declared, t, &s);
 	case BTF_KIND_PTR:
 		s.nbits = (__u32)size * 8;
-		return encode_int(c, idx, declared, &s, INT_PLAIN);
+		return encode_int(c, idx, declared, &s, BPFMAP_LEAF_INT);
 	case BTF_KIND_FLOAT:
 		if (lua_type(L, idx) != LUA_TNUMBER)
 			return refuse(c, EINVAL, "%s needs a number, got %s", type_str(c, declared),

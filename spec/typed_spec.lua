@@ -332,6 +332,27 @@ priv.describe("typed values #priv", function()
       assert.equal(b, bpfobj.map_bytes(bss_id))
     end)
 
+    it("write takes a 63-bit field's whole range, and nothing past it", function()
+      -- 1 << 63 does not fit a Lua integer: the bounds are computed unsigned
+      local name = "write map 'typed.bss' (id " .. bss_id .. ")"
+      assert.is_true(bss:write({ wide = { u63 = math.maxinteger, top = 1,
+        s63 = -(1 << 62) } }))
+      local after = bpfobj.map_bytes(bss_id)
+      assert.equal(-1, int_at(after, var.wide, "i8"))               -- u63 all ones, top 1
+      assert.equal(1 << 62, int_at(after, var.wide + 8, "i8"))      -- s63 = -2^62 in 63 bits
+      assert.same({ u63 = math.maxinteger, top = 1, s63 = -(1 << 62) }, bss:read().wide)
+      assert.is_true(bss:write({ wide = { u63 = 0, s63 = (1 << 62) - 1 } }))
+      assert.same({ u63 = 0, top = 1, s63 = (1 << 62) - 1 }, bss:read().wide)
+      local b = bpfobj.map_bytes(bss_id)
+      refused(E.ERANGE, { name .. " field 'wide.u63': value -1 out of range 0.."
+        .. math.maxinteger .. "; nothing written" }, bss:write({ wide = { u63 = -1 } }))
+      refused(E.ERANGE, { "field 'wide.s63': value " .. (1 << 62) .. " out of range "
+        .. -(1 << 62) .. ".." .. (1 << 62) - 1 }, bss:write({ wide = { s63 = 1 << 62 } }))
+      refused(E.ERANGE, { "field 'wide.top': value 2 out of range 0..1" },
+        bss:write({ wide = { top = 2 } }))
+      assert.equal(b, bpfobj.map_bytes(bss_id))
+    end)
+
     it("read then write is a round trip; a changed field is the only change", function()
       assert(bss:write({ rec = { count = 3, name = "rt", mode = "TYP_ON", as_u32 = 0x01020304 },
         bits = { a = 1, b = -1, c = 77 }, typ_s64 = -9, ratio = 0.5 }))
