@@ -575,6 +575,15 @@ priv.describe("typed values #priv", function()
       for i = 1, n + 1 do too_many[i] = {} end
       refused(E.EINVAL, { "a per-CPU value is a list of " .. n .. " tables (one per possible "
         .. "CPU) or one table, got a list of " .. (n + 1) }, m:write(too_many))
+      -- a list with anything but its n entries is a mistake, not a field
+      local mixed = {}
+      for i = 1, n do mixed[i] = { count = 1 } end
+      mixed.count = 2
+      assert.has_error(function() m:write(mixed) end,
+        "bad argument #1 to 'write' (a per-CPU value is a list of " .. n .. " tables (one per "
+        .. "possible CPU) or one table, not a table keyed by count)")
+      w = witness(m:id(), k32(0))
+      for i = 1, n do assert.equal(rec_bytes({ count = 41, lo = 2, hi = i }), w[i]) end
     end)
   end)
 
@@ -624,8 +633,25 @@ priv.describe("typed values #priv", function()
         "bad argument #2 to 'set' (value must be an integer, got 1.5)")
       assert.has_error(function() arr:set("count", 1, 0, { atomc = true }) end,
         "bad argument #4 to 'set' (unknown option 'atomc')")
+      assert.has_error(function() arr:set("count", 1, 0, { [2] = true }) end,
+        "bad argument #4 to 'set' (unknown option '2')")
       assert.has_error(function() arr:write("count") end,
         "bad argument #1 to 'write' (table expected, got string)")
+    end)
+
+    it("raises on a map without keys, as the element methods do", function()
+      local q = assert(bpfmap.MapData.create({ type = "queue", key_size = 0, value_size = 8,
+        max_entries = 1 }, "bpfmapt_fp_q"))
+      created[#created + 1] = q
+      created_ids[q:id()] = true
+      local function msg(op)
+        return "calling '" .. op .. "' on bad self (map 'bpfmapt_fp_q' (id " .. q:id()
+          .. ") is a queue map, which has no keys; use push, pop and peek, not " .. op .. ")"
+      end
+      assert.has_error(function() q:get("count") end, msg("get"))
+      assert.has_error(function() q:set("count", 1) end, msg("set"))
+      assert.has_error(function() q:read() end, msg("read"))
+      assert.has_error(function() q:write({}) end, msg("write"))
     end)
 
     it("a map without BTF gives ENODATA", function()
