@@ -122,11 +122,13 @@ priv.describe("typed values #priv", function()
     u32_id = assert(btf:find("__u32", "typedef"))
   end)
 
+  -- Guarded: after a failed setup some of these are nil, and the error to
+  -- see is setup's, not one of teardown's.
   teardown(function()
     for _, m in ipairs(created) do m:close() end
-    for _, m in ipairs({ bss, data, rodata, btf }) do m:close() end
+    for _, m in pairs({ bss, data, rodata, btf }) do m:close() end
     bpfmap.clear_cache()
-    obj:unload()
+    if obj then obj:unload() end
     bpfobj.wait_gone(created_ids, "typed spec maps still present")
   end)
 
