@@ -216,7 +216,9 @@ static int ty_get(lua_State *L)
 	}
 	lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
-		push_field(L, &leaf, bpfmap_load_field(buf + (size_t)i * bpfmap_value_stride(md), &leaf));
+		const unsigned char *copy = buf + (size_t)i * bpfmap_value_stride(md);
+
+		push_field(L, &leaf, bpfmap_load_field(copy, &leaf));
 		lua_rawseti(L, -2, i + 1);
 	}
 	return 1;
