@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -120,8 +121,7 @@ static const char *check_key(lua_State *L, struct mapdata *md, int arg)
 	return bpfmap_check_bytes(L, arg, arg, "key", 0, md->info.key_size);
 }
 
-/* Bytes one CPU's value takes in the kernel's per-CPU layout. */
-static size_t percpu_stride(const struct mapdata *md)
+size_t bpfmap_value_stride(const struct mapdata *md)
 {
 	return ((size_t)md->info.value_size + 7) & ~(size_t)7;
 }
@@ -136,13 +136,13 @@ int bpfmap_value_layout(const struct mapdata *md, int *ncpus, size_t *size)
 	*ncpus = libbpf_num_possible_cpus();
 	if (*ncpus < 0)
 		return *ncpus;
-	*size = percpu_stride(md) * (size_t)*ncpus;
+	*size = bpfmap_value_stride(md) * (size_t)*ncpus;
 	return 0;
 }
 
 void bpfmap_push_value(lua_State *L, const struct mapdata *md, const char *buf, int ncpus)
 {
-	size_t stride = percpu_stride(md);
+	size_t stride = bpfmap_value_stride(md);
 	int i;
 
 	if (!bpfmap_is_percpu(md)) {
@@ -159,7 +159,7 @@ void bpfmap_push_value(lua_State *L, const struct mapdata *md, const char *buf, 
 void bpfmap_pack_percpu(lua_State *L, const struct mapdata *md, int arg, int idx, const char *what,
                         lua_Integer index, int ncpus, char *dst)
 {
-	size_t stride = percpu_stride(md), len, n;
+	size_t stride = bpfmap_value_stride(md), len, n;
 	char list_what[64];
 	int i;
 
@@ -407,6 +407,16 @@ static int el_freeze(lua_State *L)
 {
 	struct mapdata *md = bpfmap_check_mapdata(L, 1);
 
+	/* the kernel counts a writable mapping as an active writer and refuses
+	 * to freeze (EBUSY) while it lasts: ours (typed get/read/set,
+	 * BpfMapWrite through this MapData) goes first, and a later use maps
+	 * afresh, which a frozen map refuses, so reads fall back to lookups */
+	if (md->mem) {
+		munmap(md->mem, md->mem_len);
+		md->mem = NULL;
+		md->mem_len = 0;
+	}
+	md->mem_err = 0;
 	if (bpf_map_freeze(md->fd))
 		return fail(L, md, errno, "freeze");
 	lua_pushboolean(L, 1);

@@ -29,6 +29,10 @@ struct mapdata *bpfmap_check_keyed(lua_State *L, const char *op);
 const char *bpfmap_check_bytes(lua_State *L, int arg, int idx, const char *what, lua_Integer index,
                                size_t want);
 
+/* Bytes one value takes in an array map's storage (its mmap) and in a
+ * per-CPU buffer: value_size rounded up to 8, as the kernel lays them out. */
+size_t bpfmap_value_stride(const struct mapdata *md);
+
 /*
  * How many values a lookup gives (1, or the possible CPUs of a per-CPU
  * map) and the bytes of the buffer one value needs; 0 or a negative errno.

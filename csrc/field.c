@@ -11,29 +11,38 @@
 #include <stdio.h>
 #include <string.h>
 
-void bpfmap_leaf_range(const struct bpfmap_leaf *l, lua_Integer *lo, lua_Integer *hi)
+void bpfmap_int_range(__u32 nbits, bool is_signed, enum bpfmap_leaf_kind kind,
+                      lua_Integer *lo, lua_Integer *hi)
 {
-	int bits = (int)l->size * 8;
+	/* in uint64_t: 1 << 63 does not fit a lua_Integer (a 63-bit field) */
+	uint64_t half = nbits ? (uint64_t)1 << ((nbits < 64 ? nbits : 64) - 1) : 0;
 
-	if (l->kind == BPFMAP_LEAF_BOOL) {
+	if (kind == BPFMAP_LEAF_BOOL) {
 		*lo = 0;
 		*hi = 1;
-	} else if (bits == 64) {
+	} else if (nbits == 0) {
+		*lo = *hi = 0;
+	} else if (nbits >= 64) {
 		/* u64 takes every Lua integer, negative ones as two's complement,
 		 * as Lua's own 0xffffffffffffffff == -1 does */
 		*lo = LUA_MININTEGER;
 		*hi = LUA_MAXINTEGER;
-	} else if (l->is_signed) {
-		*lo = -((lua_Integer)1 << (bits - 1));
-		*hi = ((lua_Integer)1 << (bits - 1)) - 1;
-	} else if (l->kind == BPFMAP_LEAF_ENUM) {
+	} else if (is_signed) {
+		*lo = -(lua_Integer)half;
+		*hi = (lua_Integer)(half - 1);
+	} else if (kind == BPFMAP_LEAF_ENUM) {
 		/* BTF before enum64 does not say whether an enum is signed */
-		*lo = -((lua_Integer)1 << (bits - 1));
-		*hi = ((lua_Integer)1 << bits) - 1;
+		*lo = -(lua_Integer)half;
+		*hi = (lua_Integer)(2 * half - 1);
 	} else {
 		*lo = 0;
-		*hi = ((lua_Integer)1 << bits) - 1;
+		*hi = (lua_Integer)(2 * half - 1);
 	}
+}
+
+void bpfmap_leaf_range(const struct bpfmap_leaf *l, lua_Integer *lo, lua_Integer *hi)
+{
+	bpfmap_int_range(l->size * 8, l->is_signed, l->kind, lo, hi);
 }
 
 bool bpfmap_leaf_aligned(const struct bpfmap_leaf *l)

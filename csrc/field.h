@@ -9,8 +9,13 @@
 
 #include "bpfmap.h"
 
-/* The values the field takes: its width and signedness; a u64 takes every
- * Lua integer (two's complement), a bool 0 and 1. */
+/* The values an integer of nbits (1..64) takes: its width and signedness;
+ * 64 bits take every Lua integer (two's complement), a bool 0 and 1, an
+ * enum both its signed and its unsigned values.  Shared with typed.c's
+ * writes of bitfields, so both refuse the same values. */
+void bpfmap_int_range(__u32 nbits, bool is_signed, enum bpfmap_leaf_kind kind,
+                      lua_Integer *lo, lua_Integer *hi);
+/* bpfmap_int_range of the field's width. */
 void bpfmap_leaf_range(const struct bpfmap_leaf *l, lua_Integer *lo, lua_Integer *hi);
 /* Whether one store of the field's width can write it. */
 bool bpfmap_leaf_aligned(const struct bpfmap_leaf *l);

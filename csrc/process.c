@@ -74,7 +74,9 @@ static double opt_timeout(lua_State *L, int arg)
 }
 
 /* Milliseconds poll() may sleep before deadline (-1: none), capped so a
- * loop re-checks now and then. */
+ * loop re-checks now and then.  A timeout of up to 1e9 s is more
+ * milliseconds than an int holds: the callers loop on poll's 0, so
+ * INT_MAX (24 days) at a time is enough. */
 static int poll_ms(double deadline, int cap)
 {
 	double left;
@@ -85,6 +87,8 @@ static int poll_ms(double deadline, int cap)
 	if (left <= 0)
 		return 0;
 	left = ceil(left * 1000);
+	if (left > INT_MAX)
+		left = INT_MAX;
 	return left < cap || cap < 0 ? (int)left : cap;
 }
 
@@ -165,8 +169,12 @@ static int signal_from_fd(lua_State *L)
 	s->rfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
 	if (s->rfd < 0)
 		return bpfmap_fail(L, errno, "Signal.from_fd %d", fd);
-	if (fstat(s->rfd, &st))
-		return bpfmap_fail(L, errno, "Signal.from_fd %d: fstat", fd);
+	if (fstat(s->rfd, &st)) {
+		int err = errno;
+
+		signal_release(s);
+		return bpfmap_fail(L, err, "Signal.from_fd %d: fstat", fd);
+	}
 	if (!S_ISSOCK(st.st_mode) && !S_ISFIFO(st.st_mode)) {
 		signal_release(s);
 		return bpfmap_fail_msg(L, EINVAL, lua_pushfstring(L,

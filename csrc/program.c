@@ -269,6 +269,11 @@ static int prog_run(lua_State *L)
 		opts.data_size_in = (__u32)data_len;
 		opts.ctx_size_in = (__u32)ctx_len;
 		bpfmap_opt_field_int(L, 2, "data_size_out", 0, INT32_MAX, &data_size_out);
+		/* the kernel takes a data_size_out of 0 as "no limit" and copies
+		 * a grown packet whole, past any buffer we could size for it */
+		if (data_size_out == 0)
+			bpfmap_arg_error(L, 2, "field 'data_size_out' must be at least 1 (the kernel "
+			                 "takes 0 as no limit); leave it out for data_in's size + 4096");
 		bpfmap_opt_field_int(L, 2, "ctx_size_out", 0, INT32_MAX, &ctx_size_out);
 		if (bpfmap_opt_field_int(L, 2, "repeat", 0, UINT32_MAX, &v))
 			opts.repeat = (int)(__u32)v;
@@ -278,8 +283,8 @@ static int prog_run(lua_State *L)
 			opts.cpu = (__u32)v;
 	}
 	/* the kernel writes all the output there is into a buffer whose size is
-	 * given as 0, so an output buffer always goes with its size; the default
-	 * leaves room for a program that grows the packet */
+	 * given as 0, so an output buffer always goes with its size, never 0;
+	 * the default leaves room for a program that grows the packet */
 	if (data_size_out < 0 && opts.data_in)
 		data_size_out = (lua_Integer)data_len + 4096;
 	if (ctx_size_out < 0 && opts.ctx_in)

@@ -49,23 +49,14 @@ struct typed_key {
 	size_t elem_off;       /* the element's byte offset in the mmap, or SIZE_MAX */
 };
 
-/* Bytes one value takes in an array map's mmap and a per-CPU buffer. */
-static size_t stride(const struct mapdata *md)
-{
-	return ((size_t)md->info.value_size + 7) & ~(size_t)7;
-}
-
-/* The key at arg, checked before any syscall. */
+/* The key at arg, checked before any syscall (the map is keyed:
+ * bpfmap_check_keyed). */
 static void check_key(lua_State *L, struct mapdata *md, int arg, struct typed_key *k)
 {
 	size_t len;
 
 	k->has_index = false;
 	k->elem_off = SIZE_MAX;
-	if (md->info.type == BPF_MAP_TYPE_QUEUE || md->info.type == BPF_MAP_TYPE_STACK ||
-	    md->info.type == BPF_MAP_TYPE_BLOOM_FILTER)
-		bpfmap_arg_error(L, 1, "map '%s' (id %I) has no keys, so no typed value",
-		                 md->info.name, (lua_Integer)md->info.id);
 	if (is_array_like(md) && lua_type(L, arg) != LUA_TSTRING) {
 		if (lua_isnoneornil(L, arg))
 			k->index = 0;
@@ -90,7 +81,7 @@ static void check_key(lua_State *L, struct mapdata *md, int arg, struct typed_ke
 		}
 	}
 	if (k->has_index && !bpfmap_is_percpu(md) && k->index < md->info.max_entries)
-		k->elem_off = (size_t)k->index * stride(md);
+		k->elem_off = (size_t)k->index * bpfmap_value_stride(md);
 }
 
 /* The element in md's mapping, or NULL: then a syscall reads it. */
@@ -100,21 +91,6 @@ static unsigned char *mapped(struct mapdata *md, const struct typed_key *k)
 	    k->elem_off > md->mem_len || md->info.value_size > md->mem_len - k->elem_off)
 		return NULL;
 	return (unsigned char *)md->mem + k->elem_off;
-}
-
-/* Values a lookup gives (1, or the possible CPUs) and its buffer's size. */
-static int value_layout(const struct mapdata *md, int *ncpus, size_t *size)
-{
-	if (!bpfmap_is_percpu(md)) {
-		*ncpus = 1;
-		*size = md->info.value_size;
-		return 0;
-	}
-	*ncpus = libbpf_num_possible_cpus();
-	if (*ncpus < 0)
-		return -*ncpus;
-	*size = stride(md) * (size_t)*ncpus;
-	return 0;
 }
 
 static void *scratch(lua_State *L, size_t size)
@@ -194,10 +170,10 @@ static int lookup(lua_State *L, struct mapdata *md, const struct typed_key *k,
                   unsigned char **buf, int *ncpus)
 {
 	size_t size;
-	int err = value_layout(md, ncpus, &size);
+	int err = bpfmap_value_layout(md, ncpus, &size);
 
 	if (err)
-		return err;
+		return -err;
 	*buf = scratch(L, size);
 	bpfmap_log_clear();
 	if (bpf_map_lookup_elem(md->fd, k->bytes, *buf))
@@ -208,7 +184,7 @@ static int lookup(lua_State *L, struct mapdata *md, const struct typed_key *k,
 /* m:get(path [, key]) --> integer | boolean | list per CPU | nil | nil, msg, errno */
 static int ty_get(lua_State *L)
 {
-	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+	struct mapdata *md = bpfmap_check_keyed(L, "get");
 	const char *path = check_path(L, 2);
 	struct bpfmap_leaf leaf;
 	struct typed_key k;
@@ -240,7 +216,9 @@ static int ty_get(lua_State *L)
 	}
 	lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
-		push_field(L, &leaf, bpfmap_load_field(buf + (size_t)i * stride(md), &leaf));
+		const unsigned char *copy = buf + (size_t)i * bpfmap_value_stride(md);
+
+		push_field(L, &leaf, bpfmap_load_field(copy, &leaf));
 		lua_rawseti(L, -2, i + 1);
 	}
 	return 1;
@@ -272,7 +250,7 @@ static bool check_set_opts(lua_State *L, int arg)
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, arg)) {
-		if (!bpfmap_is_string(L, -2, "atomic") || lua_type(L, -2) != LUA_TSTRING)
+		if (lua_type(L, -2) != LUA_TSTRING || !bpfmap_is_string(L, -2, "atomic"))
 			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
 		if (lua_type(L, -1) != LUA_TBOOLEAN)
 			bpfmap_arg_error(L, arg, "atomic must be a boolean, got %s", luaL_typename(L, -1));
@@ -326,7 +304,7 @@ static void push_report(lua_State *L, const struct mapdata *md, const char *path
 /* m:set(path, value [, key [, opts]]) --> report | nil, msg, errno */
 static int ty_set(lua_State *L)
 {
-	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+	struct mapdata *md = bpfmap_check_keyed(L, "set");
 	const char *path = check_path(L, 2);
 	lua_Integer v = check_set_value(L, 3), after;
 	struct bpfmap_field_store st;
@@ -372,7 +350,7 @@ static int ty_set(lua_State *L)
 	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
-		unsigned char *copy = buf + (size_t)i * stride(md);
+		unsigned char *copy = buf + (size_t)i * bpfmap_value_stride(md);
 
 		lua_pushinteger(L, bpfmap_load_field(copy, &leaf));
 		if (bpfmap_is_percpu(md))
@@ -676,29 +654,43 @@ static const struct btf *load_btf(lua_State *L, const struct mapdata *md, const 
 	return btf;
 }
 
+/*
+ * What read and write (op) do first: the keyed MapData at 1, its key at
+ * keyarg (the last argument), "<op> map 'name' (id N)" for messages in
+ * *what and the map's BTF in c, both left on the stack, and the BTF's value
+ * type checked against the map's values.  0, or 3 with nil, message, errno
+ * pushed.
+ */
+static int begin_value(lua_State *L, const char *op, int keyarg, struct mapdata **md,
+                       struct typed_key *k, struct codec *c, const char **what)
+{
+	*md = bpfmap_check_keyed(L, op);
+	check_key(L, *md, keyarg, k);
+	lua_settop(L, keyarg);
+	*what = push_map_name(L, *md, op);
+	if (need_btf(L, *md, *what))
+		return 3;
+	memset(c, 0, sizeof(*c));
+	c->L = L;
+	c->md = *md;
+	c->len = (*md)->info.value_size;
+	c->btf = load_btf(L, *md, *what);
+	if (!c->btf || check_value_type(L, c->btf, *md, *what))
+		return 3;
+	return 0;
+}
+
 /* m:read([key]) --> table | list of tables per CPU | nil | nil, msg, errno */
 static int ty_read(lua_State *L)
 {
-	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+	struct mapdata *md;
 	struct codec c;
 	struct typed_key k;
 	unsigned char *mem, *buf;
 	const char *what;
 	int ncpus = 1, err, i;
 
-	check_key(L, md, 2, &k);
-	lua_settop(L, 2);
-	what = push_map_name(L, md, "read");
-	if (need_btf(L, md, what))
-		return 3;
-	memset(&c, 0, sizeof(c));
-	c.L = L;
-	c.md = md;
-	c.len = md->info.value_size;
-	c.btf = load_btf(L, md, what);
-	if (!c.btf)
-		return 3;
-	if (check_value_type(L, c.btf, md, what))
+	if (begin_value(L, "read", 2, &md, &k, &c, &what))
 		return 3;
 	mem = mapped(md, &k);
 	if (mem) {
@@ -718,7 +710,7 @@ static int ty_read(lua_State *L)
 	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
-		c.data = buf + (size_t)i * stride(md);
+		c.data = buf + (size_t)i * bpfmap_value_stride(md);
 		decode(&c, md->info.btf_value_type_id, 0, 0, 0);
 		if (bpfmap_is_percpu(md))
 			lua_rawseti(L, -2, i + 1);
@@ -797,18 +789,16 @@ static const char *type_str(struct codec *c, __u32 id)
 	return lua_pushstring(c->L, buf);
 }
 
-enum int_kind { INT_PLAIN, INT_BOOL, INT_ENUM };
-
 /* An integer from the Lua value at idx, in the range BpfMapWrite gives the
  * same field (field.c), or a refusal. */
 static bool encode_int(struct codec *c, int idx, __u32 id, const struct scalar *s,
-                       enum int_kind kind)
+                       enum bpfmap_leaf_kind kind)
 {
 	lua_State *L = c->L;
 	lua_Integer v, lo, hi;
 	int isint;
 
-	if (kind == INT_BOOL && lua_type(L, idx) == LUA_TBOOLEAN) {
+	if (kind == BPFMAP_LEAF_BOOL && lua_type(L, idx) == LUA_TBOOLEAN) {
 		v = lua_toboolean(L, idx);
 	} else if (lua_type(L, idx) == LUA_TNUMBER) {
 		v = lua_tointegerx(L, idx, &isint);
@@ -817,27 +807,11 @@ static bool encode_int(struct codec *c, int idx, __u32 id, const struct scalar *
 			              lua_tostring(L, idx));
 	} else {
 		return refuse(c, EINVAL, "%s needs %s, got %s", type_str(c, id),
-		              kind == INT_BOOL ? "a boolean or 0 or 1" :
-		              kind == INT_ENUM ? "an enumerator name or an integer" : "an integer",
+		              kind == BPFMAP_LEAF_BOOL ? "a boolean or 0 or 1" :
+		              kind == BPFMAP_LEAF_ENUM ? "an enumerator name or an integer" : "an integer",
 		              luaL_typename(L, idx));
 	}
-	if (kind == INT_BOOL) {
-		lo = 0;
-		hi = 1;
-	} else if (s->nbits >= 64) {
-		lo = LUA_MININTEGER;
-		hi = LUA_MAXINTEGER;
-	} else if (s->is_signed) {
-		lo = -((lua_Integer)1 << (s->nbits - 1));
-		hi = ((lua_Integer)1 << (s->nbits - 1)) - 1;
-	} else if (kind == INT_ENUM) {
-		/* BTF before enum64 does not say whether an enum is signed */
-		lo = -((lua_Integer)1 << (s->nbits - 1));
-		hi = ((lua_Integer)1 << s->nbits) - 1;
-	} else {
-		lo = 0;
-		hi = ((lua_Integer)1 << s->nbits) - 1;
-	}
+	bpfmap_int_range(s->nbits, s->is_signed, kind, &lo, &hi);
 	if (v < lo || v > hi)
 		return refuse(c, ERANGE, "value %I out of range %I..%I", v, lo, hi);
 	put_bits(c->data, s->bit_off, s->nbits, (uint64_t)v);
@@ -854,7 +828,7 @@ static bool encode_enum(struct codec *c, int idx, __u32 id, const struct btf_typ
 
 	s->is_signed = btf_kflag(t);
 	if (lua_type(L, idx) != LUA_TSTRING)
-		return encode_int(c, idx, id, s, INT_ENUM);
+		return encode_int(c, idx, id, s, BPFMAP_LEAF_ENUM);
 	for (i = 0; i < n; i++) {
 		__u32 name_off = btf_is_enum(t) ? btf_enum(t)[i].name_off : btf_enum64(t)[i].name_off;
 
@@ -1033,7 +1007,7 @@ static bool encode(struct codec *c, int idx, __u32 id, __u32 bit_off, __u32 bitf
 		if (s.nbits == 0 || s.nbits > 64 || !fits(c, s.bit_off, s.nbits))
 			return refuse(c, EINVAL, "cannot encode %s here", type_str(c, declared));
 		return encode_int(c, idx, declared, &s,
-		                  btf_int_encoding(t) & BTF_INT_BOOL ? INT_BOOL : INT_PLAIN);
+		                  btf_int_encoding(t) & BTF_INT_BOOL ? BPFMAP_LEAF_BOOL : BPFMAP_LEAF_INT);
 	case BTF_KIND_ENUM:
 	case BTF_KIND_ENUM64:
 		if (!bitfield)
@@ -1043,7 +1017,7 @@ static bool encode(struct codec *c, int idx, __u32 id, __u32 bit_off, __u32 bitf
 		return encode_enum(c, idx, declared, t, &s);
 	case BTF_KIND_PTR:
 		s.nbits = (__u32)size * 8;
-		return encode_int(c, idx, declared, &s, INT_PLAIN);
+		return encode_int(c, idx, declared, &s, BPFMAP_LEAF_INT);
 	case BTF_KIND_FLOAT:
 		if (lua_type(L, idx) != LUA_TNUMBER)
 			return refuse(c, EINVAL, "%s needs a number, got %s", type_str(c, declared),
@@ -1102,7 +1076,7 @@ static void store_spans(const struct codec *c, unsigned char *dst, const unsigne
 /* m:write(table [, key]) --> true | nil, msg, errno */
 static int ty_write(lua_State *L)
 {
-	struct mapdata *md = bpfmap_check_mapdata(L, 1);
+	struct mapdata *md;
 	struct codec c;
 	struct typed_key k;
 	unsigned char *mem, *buf;
@@ -1112,21 +1086,34 @@ static int ty_write(lua_State *L)
 	__u64 flags = BPF_EXIST;
 
 	luaL_checktype(L, 2, LUA_TTABLE);
-	check_key(L, md, 3, &k);
-	lua_settop(L, 3);
-	what = push_map_name(L, md, "write");
-	if (need_btf(L, md, what))
-		return 3;
-	memset(&c, 0, sizeof(c));
-	c.L = L;
-	c.md = md;
-	c.len = md->info.value_size;
-	c.btf = load_btf(L, md, what);
-	if (!c.btf || check_value_type(L, c.btf, md, what))
+	if (begin_value(L, "write", 3, &md, &k, &c, &what))
 		return 3;
 	if (md->read_only || (md->info.map_flags & BPF_F_RDONLY))
 		return bpfmap_fail_msg(L, EPERM, lua_pushfstring(L, "%s: the map's descriptor is "
 		                       "read-only (BPF_F_RDONLY); nothing written", what));
+	/* a per-CPU value: a list of one table per CPU (as read gives), or one
+	 * table for every CPU; its shape is checked before the lookup */
+	if (bpfmap_is_percpu(md)) {
+		__u32 vid = md->info.btf_value_type_id;
+		const struct btf_type *vt = strip(c.btf, &vid);
+		char shape[96];
+		size_t size;
+
+		err = bpfmap_value_layout(md, &ncpus, &size);
+		if (err)
+			return bpfmap_fail(L, -err, "%s: possible CPUs", what);
+		per_cpu_list = vt && !btf_is_array(vt) && lua_rawgeti(L, 2, 1) == LUA_TTABLE;
+		if (vt && !btf_is_array(vt))
+			lua_pop(L, 1);
+		snprintf(shape, sizeof(shape), "a per-CPU value is a list of %d tables (one per "
+		         "possible CPU) or one table", ncpus);
+		if (per_cpu_list)
+			bpfmap_check_list(L, 2, 2, shape);
+		if (per_cpu_list && lua_rawlen(L, 2) != (size_t)ncpus)
+			return bpfmap_fail_msg(L, EINVAL, lua_pushfstring(L, "%s: %s, got a list of %I; "
+			                       "nothing written", what, shape,
+			                       (lua_Integer)lua_rawlen(L, 2)));
+	}
 	lua_pushnil(L);
 	c.spans_idx = lua_gettop(L);
 	mem = mapped(md, &k);
@@ -1146,24 +1133,9 @@ static int ty_write(lua_State *L)
 			return bpfmap_fail(L, err, "%s: lookup", what);
 		}
 		if (err == ENOENT && bpfmap_is_percpu(md))
-			memset(buf, 0, stride(md) * (size_t)ncpus);
+			memset(buf, 0, bpfmap_value_stride(md) * (size_t)ncpus);
 		else if (err == ENOENT)
 			memset(buf, 0, md->info.value_size);
-	}
-	/* a per-CPU value: a list of one table per CPU (as read gives), or one
-	 * table for every CPU */
-	if (bpfmap_is_percpu(md)) {
-		__u32 vid = md->info.btf_value_type_id;
-		const struct btf_type *vt = strip(c.btf, &vid);
-
-		per_cpu_list = vt && !btf_is_array(vt) && lua_rawgeti(L, 2, 1) == LUA_TTABLE;
-		if (vt && !btf_is_array(vt))
-			lua_pop(L, 1);
-		if (per_cpu_list && lua_rawlen(L, 2) != (size_t)ncpus)
-			return bpfmap_fail_msg(L, EINVAL, lua_pushfstring(L, "%s: a per-CPU value is a "
-			                       "list of %d tables (one per possible CPU) or one table, got "
-			                       "a list of %I; nothing written", what, ncpus,
-			                       (lua_Integer)lua_rawlen(L, 2)));
 	}
 	top = lua_gettop(L);
 	for (i = 0; i < ncpus; i++) {
@@ -1173,7 +1145,7 @@ static int ty_write(lua_State *L)
 			lua_rawgeti(L, 2, i + 1);
 			idx = lua_gettop(L);
 		}
-		c.data = buf + (size_t)i * stride(md);
+		c.data = buf + (size_t)i * bpfmap_value_stride(md);
 		if (!encode(&c, idx, md->info.btf_value_type_id, 0, 0, 0))
 			return bpfmap_fail_msg(L, c.err, lua_tostring(L, -1));
 		lua_settop(L, top);

@@ -2,9 +2,10 @@
 -- opened, loaded, attached and test-run from Lua, on the real kernel.
 --
 -- Fixtures are spec/fixtures/obj_*.bpf.c. Their programs count getpid()
--- calls only of processes named "bpfmapt_obj_pid" (a copy of
--- build/tools/fire_getpid, which makes one call at start and N on "go"), so
--- counts are exact whatever else runs on the machine. bpftool is the
+-- calls only of processes of one name, compiled in per run of this spec
+-- ("bpfmapt_o" and this process's pid: a copy of build/tools/fire_getpid
+-- under that name makes one call at start and N on "go"), so counts are
+-- exact whatever else runs on the machine, other runs of this spec too. bpftool is the
 -- independent witness of programs, maps and values. Every object is closed
 -- and every pin, mount and temp dir removed by the test that made it.
 local bpfmap = require "bpfmap"
@@ -23,6 +24,7 @@ local FIX = "build/fixtures/"
 local COUNT, RUN, BAD, REFUSE = FIX .. "obj_count.bpf.o", FIX .. "obj_run.bpf.o",
   FIX .. "obj_bad.bpf.o", FIX .. "obj_refuse.bpf.o"
 local CFG = FIX .. "obj_cfg.bpf.o"
+local GROW = FIX .. "obj_grow.bpf.o"
 
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end
@@ -135,21 +137,54 @@ end)
 
 ---------------------------------------------------------------------------
 
+-- The map ids this process holds descriptors of, from /proc/PID/fdinfo.
+local function held_map_ids()
+  local ids = {}
+  for fd in sh("ls /proc/" .. proc.PID .. "/fdinfo"):gmatch("%d+") do
+    local f = io.open("/proc/" .. proc.PID .. "/fdinfo/" .. fd, "r")
+    if f then
+      local id = f:read("a"):match("\nmap_id:%s*(%d+)")
+      f:close()
+      if id then ids[math.tointeger(tonumber(id))] = true end
+    end
+  end
+  return ids
+end
+
+-- A process name of this run's own, at most 15 bytes (the kernel's comm):
+-- "bpfmapt_o" and the pid in base 36.
+local function run_comm()
+  local digits, n, s = "0123456789abcdefghijklmnopqrstuvwxyz", proc.PID, ""
+  repeat
+    s = digits:sub(n % 36 + 1, n % 36 + 1) .. s
+    n = n // 36
+  until n == 0
+  return "bpfmapt_o" .. s
+end
+
 priv.describe("Object on the kernel #priv", function()
-  local tmp, FIRE
+  -- COUNT and REFUSE here are this run's copies, counting only FIRE
+  local tmp, FIRE, COUNT, REFUSE
+  local built = {}
 
   setup(function()
     tracefs.ensure()
+    local comm = run_comm()
+    local defines = { BPFMAPT_OBJ_COMM = '"' .. comm .. '"' }
+    built[1] = bpfobj.compile("spec/fixtures/obj_count.bpf.c", defines)
+    built[2] = bpfobj.compile("spec/fixtures/obj_refuse.bpf.c", defines)
+    COUNT, REFUSE = built[1].path, built[2].path
     tmp = trim(sh("mktemp -d /tmp/bpfmapt_objXXXXXX"))
-    FIRE = tmp .. "/bpfmapt_obj_pid"
+    FIRE = tmp .. "/" .. comm
     sh("cp build/tools/fire_getpid " .. quote(FIRE))
   end)
 
   teardown(function()
+    for _, b in pairs(built) do b:cleanup() end
     if tmp and tmp:match("^/tmp/bpfmapt_obj") then sh("rm -rf " .. quote(tmp)) end
   end)
 
-  -- n + 1 getpid() calls by a process named bpfmapt_obj_pid. Without the
+  -- n + 1 getpid() calls by a process named as this run's copies count. Without the
   -- sanitizer runtime `make test-asan` preloads, whose start-up calls
   -- getpid() too.
   local function fire(n)
@@ -323,6 +358,35 @@ priv.describe("Object on the kernel #priv", function()
     runs:close()
   end)
 
+  it("test-runs a program that grows the packet into a buffer sized for it #priv", function()
+    local o <close> = assert(Object.open(GROW))
+    assert(o:load())
+    local p = o:program("bpfmapt_fp_grow")
+    local packet = string.rep("\1\2\3\4", 16)
+
+    -- the default output buffer is data_in's size + 4096: the grown packet
+    -- comes back whole, its new tail zeroed by the kernel
+    local r = assert(p:run({ data_in = packet }))
+    assert.equal(2, r.retval) -- XDP_PASS
+    assert.equal(packet .. string.rep("\0", 256), r.data_out)
+
+    -- a buffer exactly that size is enough; one byte less is ENOSPC with the
+    -- size the kernel had to give
+    r = assert(p:run({ data_in = packet, data_size_out = 64 + 256 }))
+    assert.equal(packet .. string.rep("\0", 256), r.data_out)
+    local none, msg, errno = p:run({ data_in = packet, data_size_out = 64 + 255 })
+    assert.is_nil(none)
+    assert.equal(E.ENOSPC, errno)
+    assert.matches("^test run of program 'bpfmapt_fp_grow' %(section xdp%) %(output of 320 data", msg)
+    assert.matches("data_size_out 319", msg)
+
+    -- 0 is the kernel's "no limit": refused before the syscall, as the
+    -- kernel would copy the grown packet past the buffer
+    assert.has_error(function() p:run({ data_in = packet, data_size_out = 0 }) end,
+      "bad argument #1 to 'run' (field 'data_size_out' must be at least 1 (the kernel "
+      .. "takes 0 as no limit); leave it out for data_in's size + 4096)")
+  end)
+
   it("returns ENOTSUPP for a program type the kernel cannot test-run #priv", function()
     local o <close> = assert(Object.open(RUN))
     assert(o:load())
@@ -341,7 +405,7 @@ priv.describe("Object on the kernel #priv", function()
   end)
 
   it("returns the verifier's words when verification fails #priv", function()
-    local before = bpfobj.map_ids()
+    local before = held_map_ids()
     local o <close> = assert(Object.open(BAD))
     local ok, msg, errno = o:load()
     assert.is_nil(ok)
@@ -358,16 +422,20 @@ priv.describe("Object on the kernel #priv", function()
     assert.has_error(function() o:load() end,
       "Object.load: object 'obj_bad' failed to load once; libbpf cannot retry, open it again")
     assert.has_error(function() o:map(".bss") end, "Object.map: object not loaded")
-    -- libbpf dropped the maps it had created for the failed load
-    o:close()
-    local left = {}
-    for id in pairs(bpfobj.map_ids()) do
-      if not before[id] then
-        local name = bpfobj.map_show(id).name
-        if name == "bpfmapt_obj_bad" or name == "obj_bad.bss" then left[id] = true end
+    -- libbpf dropped the maps it had created for the failed load: this
+    -- process holds no descriptor of a map it did not hold before (nothing
+    -- pins them, so the kernel frees them). Maps are not looked up by name:
+    -- a concurrent run of this spec has live maps of the same names.
+    local function new_held()
+      local left = {}
+      for id in pairs(held_map_ids()) do
+        if not before[id] then left[#left + 1] = id .. " (" .. bpfobj.map_show(id).name .. ")" end
       end
+      return table.concat(left, ", ")
     end
-    bpfobj.wait_gone(left, "maps of the failed load still present")
+    assert.equal("", new_held())
+    o:close()
+    assert.equal("", new_held())
   end)
 
   it("loads without a program whose autoload is off, and skips one whose autoattach is #priv", function()

@@ -122,11 +122,13 @@ priv.describe("typed values #priv", function()
     u32_id = assert(btf:find("__u32", "typedef"))
   end)
 
+  -- Guarded: after a failed setup some of these are nil, and the error to
+  -- see is setup's, not one of teardown's.
   teardown(function()
     for _, m in ipairs(created) do m:close() end
-    for _, m in ipairs({ bss, data, rodata, btf }) do m:close() end
+    for _, m in pairs({ bss, data, rodata, btf }) do m:close() end
     bpfmap.clear_cache()
-    obj:unload()
+    if obj then obj:unload() end
     bpfobj.wait_gone(created_ids, "typed spec maps still present")
   end)
 
@@ -332,6 +334,27 @@ priv.describe("typed values #priv", function()
       assert.equal(b, bpfobj.map_bytes(bss_id))
     end)
 
+    it("write takes a 63-bit field's whole range, and nothing past it", function()
+      -- 1 << 63 does not fit a Lua integer: the bounds are computed unsigned
+      local name = "write map 'typed.bss' (id " .. bss_id .. ")"
+      assert.is_true(bss:write({ wide = { u63 = math.maxinteger, top = 1,
+        s63 = -(1 << 62) } }))
+      local after = bpfobj.map_bytes(bss_id)
+      assert.equal(-1, int_at(after, var.wide, "i8"))               -- u63 all ones, top 1
+      assert.equal(1 << 62, int_at(after, var.wide + 8, "i8"))      -- s63 = -2^62 in 63 bits
+      assert.same({ u63 = math.maxinteger, top = 1, s63 = -(1 << 62) }, bss:read().wide)
+      assert.is_true(bss:write({ wide = { u63 = 0, s63 = (1 << 62) - 1 } }))
+      assert.same({ u63 = 0, top = 1, s63 = (1 << 62) - 1 }, bss:read().wide)
+      local b = bpfobj.map_bytes(bss_id)
+      refused(E.ERANGE, { name .. " field 'wide.u63': value -1 out of range 0.."
+        .. math.maxinteger .. "; nothing written" }, bss:write({ wide = { u63 = -1 } }))
+      refused(E.ERANGE, { "field 'wide.s63': value " .. (1 << 62) .. " out of range "
+        .. -(1 << 62) .. ".." .. (1 << 62) - 1 }, bss:write({ wide = { s63 = 1 << 62 } }))
+      refused(E.ERANGE, { "field 'wide.top': value 2 out of range 0..1" },
+        bss:write({ wide = { top = 2 } }))
+      assert.equal(b, bpfobj.map_bytes(bss_id))
+    end)
+
     it("read then write is a round trip; a changed field is the only change", function()
       assert(bss:write({ rec = { count = 3, name = "rt", mode = "TYP_ON", as_u32 = 0x01020304 },
         bits = { a = 1, b = -1, c = 77 }, typ_s64 = -9, ratio = 0.5 }))
@@ -444,6 +467,34 @@ priv.describe("typed values #priv", function()
       assert.equal(2, m:read(1).hi)
     end)
 
+    it("freezes once get, read and a BpfMapWrite have used the mapping", function()
+      -- the kernel takes a writable mapping for an active writer and will
+      -- not freeze under it (EBUSY): freeze lets go of this MapData's own
+      local m = make("array", "bpfmapt_fp.frz", { flags = { "mmapable" } })
+      assert.equal(0, m:get("count"))
+      assert.equal(0, m:read().count)
+      local r = assert(bpfmap.BpfMapWrite.new(".frz", "count", 7):apply({ map = m }))[1]
+      assert.same({ "mmap", 7 }, { r.method, r.after })
+      assert.is_true(m:freeze())
+      assert.equal(1, bpfobj.map_show(m:id()).frozen)
+      -- frozen: every store refused, nothing written; reads go on (a lookup,
+      -- since the kernel now refuses a writable mapping)
+      refused(E.EPERM, { "set count=1: map 'bpfmapt_fp.frz'", "the map is frozen" },
+        m:set("count", 1))
+      refused(E.EPERM, { "write map 'bpfmapt_fp.frz'", "the map is frozen" },
+        m:write({ count = 1 }))
+      local _, msg, code = bpfmap.BpfMapWrite.new(".frz", "count", 1):apply({ map = m })
+      refused(E.EPERM, { "the map is frozen" }, nil, msg, code)
+      assert.equal(rec_bytes({ count = 7 }), witness(m:id(), k32(0)))
+      assert.equal(7, m:get("count"))
+      assert.equal(7, m:read().count)
+      -- and freezing again is the kernel's EPERM (a frozen map is not
+      -- writable, so not freezable), naming the map
+      local ok
+      ok, msg, code = m:freeze()
+      refused(E.EPERM, { "freeze map 'bpfmapt_fp.frz' (id " .. m:id() .. ")" }, ok, msg, code)
+    end)
+
     it("a read-only descriptor refuses set and write with EPERM", function()
       local m = make("array", "bpfmapt_typ_ro", { flags = { "rdonly" } })
       refused(E.EPERM, { "read-only (BPF_F_RDONLY)" }, m:set("count", 1))
@@ -526,6 +577,15 @@ priv.describe("typed values #priv", function()
       for i = 1, n + 1 do too_many[i] = {} end
       refused(E.EINVAL, { "a per-CPU value is a list of " .. n .. " tables (one per possible "
         .. "CPU) or one table, got a list of " .. (n + 1) }, m:write(too_many))
+      -- a list with anything but its n entries is a mistake, not a field
+      local mixed = {}
+      for i = 1, n do mixed[i] = { count = 1 } end
+      mixed.count = 2
+      assert.has_error(function() m:write(mixed) end,
+        "bad argument #1 to 'write' (a per-CPU value is a list of " .. n .. " tables (one per "
+        .. "possible CPU) or one table, not a table keyed by count)")
+      w = witness(m:id(), k32(0))
+      for i = 1, n do assert.equal(rec_bytes({ count = 41, lo = 2, hi = i }), w[i]) end
     end)
   end)
 
@@ -575,8 +635,25 @@ priv.describe("typed values #priv", function()
         "bad argument #2 to 'set' (value must be an integer, got 1.5)")
       assert.has_error(function() arr:set("count", 1, 0, { atomc = true }) end,
         "bad argument #4 to 'set' (unknown option 'atomc')")
+      assert.has_error(function() arr:set("count", 1, 0, { [2] = true }) end,
+        "bad argument #4 to 'set' (unknown option '2')")
       assert.has_error(function() arr:write("count") end,
         "bad argument #1 to 'write' (table expected, got string)")
+    end)
+
+    it("raises on a map without keys, as the element methods do", function()
+      local q = assert(bpfmap.MapData.create({ type = "queue", key_size = 0, value_size = 8,
+        max_entries = 1 }, "bpfmapt_fp_q"))
+      created[#created + 1] = q
+      created_ids[q:id()] = true
+      local function msg(op)
+        return "calling '" .. op .. "' on bad self (map 'bpfmapt_fp_q' (id " .. q:id()
+          .. ") is a queue map, which has no keys; use push, pop and peek, not " .. op .. ")"
+      end
+      assert.has_error(function() q:get("count") end, msg("get"))
+      assert.has_error(function() q:set("count", 1) end, msg("set"))
+      assert.has_error(function() q:read() end, msg("read"))
+      assert.has_error(function() q:write({}) end, msg("write"))
     end)
 
     it("a map without BTF gives ENODATA", function()
