@@ -10,7 +10,6 @@ local bpfmap = require "bpfmap"
 local bpffs = require "spec.helpers.bpffs"
 local bpfobj = require "spec.helpers.bpfobj"
 local priv = require("spec.helpers.priv").bind(_ENV)
-local json = require "dkjson"
 
 local MapData = bpfmap.MapData
 local E = bpfmap.errno
@@ -44,42 +43,9 @@ end
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end
 
-local function bytes_of(arr)
-  local t = {}
-  for i, h in ipairs(arr) do t[i] = string.char(tonumber(h)) end
-  return table.concat(t)
-end
-
-local function ncpus()
-  local f = assert(io.open("/sys/devices/system/cpu/possible"))
-  local s = f:read("l")
-  f:close()
-  local n = 0
-  for range in s:gmatch("[^,]+") do
-    local a, b = range:match("^(%d+)-(%d+)$")
-    if a then n = n + tonumber(b) - tonumber(a) + 1 else n = n + 1 end
-  end
-  return n
-end
-
 -- bpftool's view of map `id`: { [key bytes] = value bytes, or a list of
--- per-CPU value bytes }, and the number of entries. Entries bpftool lists
--- with an error instead of a value (a devmap's empty slots) are left out.
-local function bt_dump(id)
-  local list = json.decode(sh("bpftool map dump id " .. math.tointeger(id) .. " -j"))
-  local t, n = {}, 0
-  for _, e in ipairs(list) do
-    local key = bytes_of(e.key)
-    if e.values then
-      local per = {}
-      for _, v in ipairs(e.values) do per[v.cpu + 1] = bytes_of(v.value) end
-      t[key], n = per, n + 1
-    elseif type(e.value) == "table" and not e.value.error then
-      t[key], n = bytes_of(e.value), n + 1
-    end
-  end
-  return t, n
-end
+-- per-CPU value bytes }, and the number of entries.
+local bt_dump, ncpus = bpfobj.map_entries, bpfobj.ncpus
 
 -- Two lists from lookup_batch as bpt_dump's table.
 local function as_map(keys, values)

@@ -92,15 +92,7 @@ end
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end
 
-local function bt_show(id)
-  return json.decode(sh("bpftool map show id " .. math.tointeger(id) .. " -j"))
-end
-
-local function bytes_of(arr)
-  local t = {}
-  for i, h in ipairs(arr) do t[i] = string.char(tonumber(h)) end
-  return table.concat(t)
-end
+local bt_show, bytes_of = bpfobj.map_show, bpfobj.bytes
 
 local function plain_hex(s)
   return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
@@ -337,7 +329,7 @@ describe("bpfmap command", function()
 
     -- The .bss as bpftool reads it: { name = value }.
     local function bt_bss()
-      local d = json.decode(sh("bpftool map dump id " .. bss_id() .. " -j"))
+      local d = assert(bpfobj.map_dump(bss_id()))
       local vars = {}
       for _, kv in ipairs(d[1].formatted.value[".bss"]) do
         local name, v = next(kv)
@@ -404,7 +396,7 @@ describe("bpfmap command", function()
         assert(m:update("\80\0\6\0", u32(5) .. "\254\255\0\0" .. u32(7) .. "ab\0\0"))
         assert(m:update("\187\1\17\0", u32(1) .. "\3\0\0\0" .. u32(1) .. "wxyz"))
         local got = ok_json("dump", "--json", tostring(m:id()))
-        local bt = json.decode(sh("bpftool map dump id " .. m:id() .. " -j"))
+        local bt = assert(bpfobj.map_dump(m:id()))
         assert.equal(H, got.map)
         assert.equal(m:id(), got.id)
         assert.equal(#bt, #got.entries)
@@ -420,7 +412,7 @@ describe("bpfmap command", function()
       it("--json of a per-CPU map: a hex value per CPU", function()
         local id = obj:map(PC).id
         local got = ok_json("--json", "dump", tostring(id))
-        local bt = json.decode(sh("bpftool map dump id " .. id .. " -j"))
+        local bt = assert(bpfobj.map_dump(id))
         assert.equal(#bt, #got.entries)
         for i, e in ipairs(bt) do
           local values = {}

@@ -7,13 +7,10 @@
 -- Maps are named "bpfmapt_cli...", the fixture (cli_dump.bpf.o) adds
 -- bpfmapt_cli_h, bpfmapt_cli_pc and cli_dump.bss; all are gone at the end.
 local bpfmap = require "bpfmap"
-local bpffs = require "spec.helpers.bpffs"
 local bpfobj = require "spec.helpers.bpfobj"
 local priv = require("spec.helpers.priv").bind(_ENV)
-local json = require "dkjson"
 
 local MapData = bpfmap.MapData
-local sh = bpffs.sh
 
 local FIXTURE = "build/fixtures/cli_dump.bpf.o"
 
@@ -55,22 +52,11 @@ local function spaced_hex(s)
   return table.concat(t, " ")
 end
 
-local function bytes_of(arr)
-  local t = {}
-  for i, h in ipairs(arr) do t[i] = string.char(tonumber(h)) end
-  return table.concat(t)
-end
+local bytes_of, bt_update, ncpus = bpfobj.bytes, bpfobj.update, bpfobj.ncpus
 
 -- bpftool's dump of map id, decoded.
 local function bt_dump(id)
-  local obj = json.decode(sh("bpftool map dump id " .. math.tointeger(id) .. " -j"))
-  assert(type(obj) == "table", "bpftool map dump gave no list")
-  return obj
-end
-
-local function bt_update(id, key, value)
-  sh("bpftool map update id " .. math.tointeger(id) .. " key hex " .. spaced_hex(key)
-    .. " value hex " .. spaced_hex(value))
+  return assert(bpfobj.map_dump(id))
 end
 
 -- The text dump gives for bpftool's entries of a map without BTF.
@@ -89,18 +75,6 @@ local function expected_hex(entries, compact)
     blocks[i] = table.concat(parts, compact and "  " or "\n") .. "\n"
   end
   return table.concat(blocks, compact and "" or "\n")
-end
-
-local function ncpus()
-  local f = assert(io.open("/sys/devices/system/cpu/possible"))
-  local s = f:read("l")
-  f:close()
-  local n = 0
-  for range in s:gmatch("[^,]+") do
-    local a, b = range:match("^(%d+)-(%d+)$")
-    if a then n = n + tonumber(b) - tonumber(a) + 1 else n = n + 1 end
-  end
-  return n
 end
 
 local function arg_err(n, msg)

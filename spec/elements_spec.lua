@@ -13,6 +13,7 @@ local json = require "dkjson"
 local MapData = bpfmap.MapData
 local E = bpfmap.errno
 local sh = bpffs.sh
+local ncpus = bpfobj.ncpus
 
 ---------------------------------------------------------------------------
 -- utilities
@@ -27,40 +28,10 @@ end
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end
 
-local function hex(s)
-  local t = {}
-  for i = 1, #s do t[i] = string.format("%02x", s:byte(i)) end
-  return table.concat(t, " ")
-end
-
-local function bytes_of(arr)
-  local t = {}
-  for i, h in ipairs(arr) do t[i] = string.char(tonumber(h)) end
-  return table.concat(t)
-end
-
--- bpftool's view of key `key` in map `id`: the value string, a list of
--- strings for a per-CPU map, or nil when bpftool finds no such key.
-local function bt_lookup(id, key)
-  local out = sh("bpftool map lookup id " .. math.tointeger(id) .. " key hex " .. hex(key)
-    .. " -j 2>/dev/null || true")
-  local obj = json.decode(out)
-  if type(obj) ~= "table" or obj.error then return nil end
-  if obj.values then
-    local list = {}
-    for _, v in ipairs(obj.values) do list[v.cpu + 1] = bytes_of(v.value) end
-    return list
-  end
-  return bytes_of(obj.value)
-end
-
-local function bt_update(id, key, value)
-  sh("bpftool map update id " .. math.tointeger(id) .. " key hex " .. hex(key)
-    .. " value hex " .. hex(value))
-end
+local bt_lookup, bt_update = bpfobj.lookup, bpfobj.update
 
 local function bt_count(id)
-  return #json.decode(sh("bpftool map dump id " .. math.tointeger(id) .. " -j"))
+  return #assert(bpfobj.map_dump(id))
 end
 
 -- The value at the front of a queue (or top of a stack), or nil if empty.
@@ -68,7 +39,7 @@ local function bt_peek(id)
   local out = sh("bpftool map peek id " .. math.tointeger(id) .. " -j 2>/dev/null || true")
   local obj = json.decode(out)
   if type(obj) ~= "table" or obj.error then return nil end
-  return bytes_of(obj.value)
+  return bpfobj.bytes(obj.value)
 end
 
 local function assert_fail(msg, errno, ok, got_msg, got_errno, ...)
@@ -90,18 +61,6 @@ end
 
 local function self_err(fname, msg)
   return string.format("calling '%s' on bad self (%s)", fname, msg)
-end
-
-local function ncpus()
-  local f = assert(io.open("/sys/devices/system/cpu/possible"))
-  local s = f:read("l")
-  f:close()
-  local n = 0
-  for range in s:gmatch("[^,]+") do
-    local a, b = range:match("^(%d+)-(%d+)$")
-    if a then n = n + tonumber(b) - tonumber(a) + 1 else n = n + 1 end
-  end
-  return n
 end
 
 local function hash_def(extra)

@@ -12,7 +12,6 @@ local priv = require("spec.helpers.priv").bind(_ENV)
 local bpfobj = require "spec.helpers.bpfobj"
 local bpffs = require "spec.helpers.bpffs"
 local proc = require "spec.helpers.proc"
-local json = require "dkjson"
 
 local E = bpfmap.errno
 local TYPED = "build/fixtures/typed.bpf.o"
@@ -34,39 +33,9 @@ local function rec_bytes(r)
     r.lo or 0, r.hi or 0, r.s1 or 0, r.s2 or 0)
 end
 
-local function hex_words(bytes)
-  local t = {}
-  for i = 1, #bytes do t[i] = string.format("%d", bytes:byte(i)) end
-  return table.concat(t, " ")
-end
-
-local function bytes_of(arr)
-  local t = {}
-  for i, h in ipairs(arr) do t[i] = string.char(tonumber(h:sub(3), 16)) end
-  return table.concat(t)
-end
-
 -- bpftool's raw value for `key` (bytes) of map `id`: a string, a list of
 -- strings (per-CPU), or nil when the key is not there.
-local function witness(id, key)
-  local p = io.popen("bpftool map lookup id " .. math.tointeger(id) .. " key "
-    .. hex_words(key) .. " -j 2>/dev/null")
-  local out = p:read("a")
-  p:close()
-  local obj = json.decode(out)
-  if obj == nil or obj == json.null then return nil end
-  if obj.values then
-    local list = {}
-    for i, v in ipairs(obj.values) do list[i] = bytes_of(v.value) end
-    return list
-  end
-  return bytes_of(obj.value)
-end
-
-local function plant(id, key, bytes)
-  sh("bpftool map update id " .. math.tointeger(id) .. " key " .. hex_words(key)
-    .. " value " .. hex_words(bytes))
-end
+local witness, plant = bpfobj.lookup, bpfobj.update
 
 local function k32(i) return string.pack("<I4", i) end
 
@@ -74,15 +43,7 @@ local function int_at(bytes, off, fmt)
   return (string.unpack("<" .. fmt, bytes, off + 1))
 end
 
-local function ncpus()
-  local text = assert(io.open("/sys/devices/system/cpu/possible")):read("a")
-  local n = 0
-  for range in text:gmatch("[^,%s]+") do
-    local lo, hi = range:match("^(%d+)%-(%d+)$")
-    n = n + (lo and (tonumber(hi) - tonumber(lo) + 1) or 1)
-  end
-  return n
-end
+local ncpus = bpfobj.ncpus
 
 -- Assert a call returned nil, a message containing every one of `parts`
 -- (plain text), and errno.

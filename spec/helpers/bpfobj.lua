@@ -98,6 +98,79 @@ function M.map_dump(id)
   return obj
 end
 
+-- The binary string of one of bpftool's JSON byte lists ("key", "value":
+-- { "0x2a", ... }).
+function M.bytes(list)
+  local t = {}
+  for i, h in ipairs(list) do t[i] = string.char(tonumber(h)) end
+  return table.concat(t)
+end
+
+local function spaced_hex(s)
+  local t = {}
+  for i = 1, #s do t[i] = string.format("%02x", s:byte(i)) end
+  return table.concat(t, " ")
+end
+
+-- The number of possible CPUs, which is how many values the kernel keeps
+-- for each key of a per-CPU map (the list bpftool shows, and the one a
+-- per-CPU value is written from).
+function M.ncpus()
+  local f = assert(io.open("/sys/devices/system/cpu/possible"))
+  local s = f:read("l")
+  f:close()
+  local n = 0
+  for range in s:gmatch("[^,]+") do
+    local a, b = range:match("^(%d+)-(%d+)$")
+    if a then n = n + tonumber(b) - tonumber(a) + 1 else n = n + 1 end
+  end
+  return n
+end
+
+-- bpftool's value for `key` (binary string) in map `id`: the value string,
+-- a list of strings indexed by CPU + 1 for a per-CPU map, or nil when
+-- bpftool finds no such key.
+function M.lookup(id, key)
+  local out = sh("bpftool map lookup id " .. math.tointeger(id) .. " key hex "
+    .. spaced_hex(key) .. " -j 2>/dev/null || true")
+  local obj = json.decode(out)
+  if type(obj) ~= "table" or obj.error then return nil end
+  if obj.values then
+    local list = {}
+    for _, v in ipairs(obj.values) do list[v.cpu + 1] = M.bytes(v.value) end
+    return list
+  end
+  return M.bytes(obj.value)
+end
+
+-- Write `value` at `key` (binary strings of the map's exact sizes) of map
+-- `id`; for a per-CPU map bpftool gives every CPU the same value.
+function M.update(id, key, value)
+  sh("bpftool map update id " .. math.tointeger(id) .. " key hex " .. spaced_hex(key)
+    .. " value hex " .. spaced_hex(value))
+end
+
+-- bpftool's whole view of map `id`: { [key bytes] = value bytes, or a list
+-- of value bytes indexed by CPU + 1 }, and the number of entries. Entries
+-- bpftool lists with an error instead of a value (a devmap's empty slots)
+-- are left out. Needs JSON bpftool can write (see map_bytes).
+function M.map_entries(id)
+  local list = decode(sh("bpftool map dump id " .. math.tointeger(id) .. " -j"),
+    "map dump id " .. id)
+  local t, n = {}, 0
+  for _, e in ipairs(list) do
+    local key = M.bytes(e.key)
+    if e.values then
+      local per = {}
+      for _, v in ipairs(e.values) do per[v.cpu + 1] = M.bytes(v.value) end
+      t[key], n = per, n + 1
+    elseif type(e.value) == "table" and not e.value.error then
+      t[key], n = M.bytes(e.value), n + 1
+    end
+  end
+  return t, n
+end
+
 -- Offsets of the variables of DATASEC `secname` in BTF object `btf_id`, as
 -- bpftool reads them: { name = offset }. The witness for where a global
 -- lives, independent of bpfmap's resolver.
