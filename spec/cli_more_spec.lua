@@ -4,34 +4,11 @@
 -- maps addressed by id, so a concurrent run's maps of the same names are
 -- never touched; closing the object at the end unloads them.
 local bpfmap = require "bpfmap"
-local bpffs = require "spec.helpers.bpffs"
+local run = require("spec.helpers.cli").run
 local priv = require("spec.helpers.priv").bind(_ENV)
 local json = require "dkjson"
 
 local OBJECT = "build/examples/knobs.bpf.o"
-local quote = bpffs.quote
-
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
---- Run bpfmap with these arguments; returns exit status, stdout, stderr.
-local function run(...)
-  local words = {}
-  for i, a in ipairs({ ... }) do words[i] = quote(a) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen("lua5.4 bin/bpfmap " .. table.concat(words, " ") .. " 2>"
-    .. quote(errfile), "r"))
-  local out = p:read("a")
-  local _, how, code = p:close()
-  local err = read_file(errfile)
-  os.remove(errfile)
-  assert.equal("exit", how)
-  return code, out, err
-end
 
 local function key(n) return string.pack("<I4", n) end
 

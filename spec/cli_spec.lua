@@ -21,27 +21,7 @@ local USAGE_HINT = "Try 'bpfmap --help'.\n"
 ---------------------------------------------------------------------------
 -- utilities
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
---- Run bpfmap with these arguments; returns exit status, stdout, stderr.
-local function run(...)
-  local words = {}
-  for i, a in ipairs({ ... }) do words[i] = quote(a) end
-  local errfile = os.tmpname()
-  local p = assert(io.popen("lua5.4 bin/bpfmap " .. table.concat(words, " ") .. " 2>"
-    .. quote(errfile), "r"))
-  local out = p:read("a")
-  local _, how, code = p:close()
-  local err = read_file(errfile)
-  os.remove(errfile)
-  assert.equal("exit", how)
-  return code, out, err
-end
+local run = require("spec.helpers.cli").run
 
 --- Run and expect success; returns stdout.
 local function ok(...)
