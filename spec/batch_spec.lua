@@ -18,27 +18,8 @@ local sh, quote = bpffs.sh, bpffs.quote
 ---------------------------------------------------------------------------
 -- utilities
 
-local counter = 0
-local function uniq()
-  counter = counter + 1
-  return string.format("bpfmapt_bat%02x%02x", math.random(0, 0xff), counter % 256)
-end
-
-local made, made_ids = {}, {}
-local function create(def)
-  local name = uniq()
-  local m = assert(MapData.create(def, name))
-  made[#made + 1] = m
-  made_ids[m:id()] = true
-  return m, name
-end
-
-local function close_all()
-  for i = #made, 1, -1 do
-    made[i]:close()
-    made[i] = nil
-  end
-end
+local maps = require("spec.helpers.tracked").new("bpfmapt_bat")
+local create, made_ids, close_all = maps.must_create, maps.ids, maps.close_all
 
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end

@@ -17,21 +17,8 @@ local FIXTURE = "build/fixtures/cli_dump.bpf.o"
 ---------------------------------------------------------------------------
 -- utilities
 
-local made, made_ids = {}, {}
-local function create(def)
-  local name = string.format("bpfmapt_cli%04x", math.random(0, 0xffff))
-  local m = assert(MapData.create(def, name))
-  made[#made + 1] = m
-  made_ids[m:id()] = true
-  return m, name
-end
-
-local function close_all()
-  for i = #made, 1, -1 do
-    made[i]:close()
-    made[i] = nil
-  end
-end
+local maps = require("spec.helpers.tracked").new("bpfmapt_cli")
+local create, made_ids, close_all = maps.must_create, maps.ids, maps.close_all
 
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end

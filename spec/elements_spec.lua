@@ -19,11 +19,7 @@ local ncpus = bpfobj.ncpus
 -- utilities
 
 local maps = require("spec.helpers.tracked").new()
-local made_ids, close_all = maps.ids, maps.close_all
-local function create(def)
-  local name = maps.uniq()
-  return maps.must_create(def, name), name
-end
+local create, made_ids, close_all = maps.must_create, maps.ids, maps.close_all
 
 local function u32(n) return string.pack("<I4", n) end
 local function u64(n) return string.pack("<I8", n) end

@@ -58,17 +58,14 @@ end
 
 priv.describe("typed values #priv", function()
   local obj, bss, data, rodata, bss_id, var, btf, rec_id, u32_id
-  local created, created_ids = {}, {}
+  local maps = require("spec.helpers.tracked").new()
 
   -- A map of struct typ_rec values keyed by __u32, with the fixture's BTF.
   local function make(type, name, extra)
     local def = { type = type, key_size = 4, value_size = REC_SIZE, max_entries = 4,
       btf_key_type_id = u32_id, btf_value_type_id = rec_id }
     for k, v in pairs(extra or {}) do def[k] = v end
-    local m = assert(bpfmap.MapData.create(def, name, btf:fd()))
-    created[#created + 1] = m
-    created_ids[m:id()] = true
-    return m
+    return (maps.must_create(def, name, btf:fd()))
   end
 
   setup(function()
@@ -86,11 +83,11 @@ priv.describe("typed values #priv", function()
   -- Guarded: after a failed setup some of these are nil, and the error to
   -- see is setup's, not one of teardown's.
   teardown(function()
-    for _, m in ipairs(created) do m:close() end
+    maps.close_all()
     for _, m in pairs({ bss, data, rodata, btf }) do m:close() end
     bpfmap.clear_cache()
     if obj then obj:unload() end
-    bpfobj.wait_gone(created_ids, "typed spec maps still present")
+    bpfobj.wait_gone(maps.ids, "typed spec maps still present")
   end)
 
   before_each(function()
@@ -556,10 +553,8 @@ priv.describe("typed values #priv", function()
     setup(function()
       arr = make("array", "bpfmapt_typ_bad")
       hash = make("hash", "bpfmapt_typ_bh")
-      nobtf = assert(bpfmap.MapData.create({ type = "array", key_size = 4, value_size = 8,
-        max_entries = 1 }, "bpfmapt_typ_nob"))
-      created[#created + 1] = nobtf
-      created_ids[nobtf:id()] = true
+      nobtf = maps.must_create({ type = "array", key_size = 4, value_size = 8,
+        max_entries = 1 }, "bpfmapt_typ_nob")
     end)
 
     it("raises for wrong key lengths and types, naming the expected size", function()
@@ -603,10 +598,8 @@ priv.describe("typed values #priv", function()
     end)
 
     it("raises on a map without keys, as the element methods do", function()
-      local q = assert(bpfmap.MapData.create({ type = "queue", key_size = 0, value_size = 8,
-        max_entries = 1 }, "bpfmapt_fp_q"))
-      created[#created + 1] = q
-      created_ids[q:id()] = true
+      local q = maps.must_create({ type = "queue", key_size = 0, value_size = 8,
+        max_entries = 1 }, "bpfmapt_fp_q")
       local function msg(op)
         return "calling '" .. op .. "' on bad self (map 'bpfmapt_fp_q' (id " .. q:id()
           .. ") is a queue map, which has no keys; use push, pop and peek, not " .. op .. ")"
