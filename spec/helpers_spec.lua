@@ -3,6 +3,7 @@
 local bpffs = require "spec.helpers.bpffs"
 local bpfobj = require "spec.helpers.bpfobj"
 local priv = require("spec.helpers.priv").bind(_ENV)
+local json = require "dkjson"
 
 local OBJ = "build/fixtures/globals.bpf.o"
 local SRC = "spec/fixtures/globals.bpf.c"
@@ -22,6 +23,24 @@ end
 local function le(s, off, size)
   return (string.unpack("<I" .. size, s, off + 1))
 end
+
+describe("spec helpers", function()
+  describe("tracked", function()
+    local tracked = require "spec.helpers.tracked"
+
+    it("uniq names fit the kernel's 15 bytes, with at least 4 fresh digits", function()
+      assert.matches("^bpfmapt_%x%x%x%x%x%x$", tracked.uniq())
+      assert.matches("^bpfmapt_bat%x%x%x%x$", tracked.uniq("bpfmapt_bat"))
+      assert.matches("^bpfmapt_cli%x%x%x%x$", tracked.new("bpfmapt_cli").uniq())
+      assert.matches("^bpfmapt_%x%x%x%x%x%x$", tracked.new().uniq())
+      assert.are_not.equal(tracked.uniq(), tracked.uniq())
+      assert.has_error(function() tracked.uniq("bpfmapt_toolong") end,
+        "map name prefix too long for 4 unique digits: bpfmapt_toolong")
+      assert.has_error(function() tracked.new("bpfmapt_toolong") end,
+        "map name prefix too long for 4 unique digits: bpfmapt_toolong")
+    end)
+  end)
+end)
 
 priv.describe("spec helpers #priv", function()
   setup(ensure_fixture)
@@ -93,6 +112,52 @@ priv.describe("spec helpers #priv", function()
         assert.equal(obj:map(".bss").name, second:map(".bss").name)
       end)
       second:unload()
+      assert(ok, err)
+    end)
+
+    it("bytes decodes bpftool's JSON byte lists", function()
+      assert.equal("\0\255*", bpfobj.bytes({ "0x00", "0xff", "0x2a" }))
+      assert.equal("", bpfobj.bytes({}))
+    end)
+
+    it("lookup, update and map_entries see key 0 as map_bytes does", function()
+      local id = obj:map(".data").id
+      local key0 = string.pack("<I4", 0)
+      assert.equal(bpfobj.map_bytes(id), bpfobj.lookup(id, key0))
+      local planted = string.pack("<i4I4", -7, 0xfeedf00d)
+        .. bpfobj.map_bytes(id):sub(9)
+      bpfobj.update(id, key0, planted)
+      assert.equal(planted, bpfobj.map_bytes(id))
+      assert.equal(planted, bpfobj.lookup(id, key0))
+      local entries, n = bpfobj.map_entries(id)
+      assert.same({ [key0] = planted }, entries)
+      assert.equal(1, n)
+      -- past max_entries: bpftool finds no such key
+      assert.is_nil(bpfobj.lookup(id, string.pack("<I4", 1)))
+    end)
+
+    -- The map is made by bpftool too, so nothing here rests on bpfmap.
+    it("lookup, update and map_entries give one value per possible CPU", function()
+      local fs = bpffs.mount()
+      local id
+      local ok, err = pcall(function()
+        local pin = fs.dir .. "/pc"
+        bpffs.sh("bpftool map create " .. bpffs.quote(pin)
+          .. " type percpu_array key 4 value 8 entries 2 name bpfmapt_hlppc")
+        id = json.decode(bpffs.sh("bpftool map show pinned " .. bpffs.quote(pin) .. " -j")).id
+        local key0, key1 = string.pack("<I4", 0), string.pack("<I4", 1)
+        local value = string.pack("<I8", 0x0102030405060708)
+        bpfobj.update(id, key1, value)
+        local want, zeros = {}, {}
+        for c = 1, bpfobj.ncpus() do want[c], zeros[c] = value, string.rep("\0", 8) end
+        assert.same(want, bpfobj.lookup(id, key1))
+        assert.same(zeros, bpfobj.lookup(id, key0))
+        local entries, n = bpfobj.map_entries(id)
+        assert.same({ [key0] = zeros, [key1] = want }, entries)
+        assert.equal(2, n)
+      end)
+      fs:cleanup()
+      if id then bpfobj.wait_gone({ [id] = true }, "bpftool's per-CPU map still present") end
       assert(ok, err)
     end)
 
