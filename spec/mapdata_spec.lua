@@ -19,12 +19,7 @@ local O_CLOEXEC = 0x80000 -- 02000000 octal
 ---------------------------------------------------------------------------
 -- small utilities
 
-local PID = (function()
-  local f = assert(io.open("/proc/self/stat", "r"))
-  local pid = f:read("n")
-  f:close()
-  return math.tointeger(pid)
-end)()
+local PID = proc.PID
 
 local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
 
@@ -794,10 +789,7 @@ describe("MapData", function()
       local m = must_create()
       local id = m:id()
       m:close()
-      for _ = 1, 60 do
-        if not bpfobj.map_ids()[id] then break end
-        os.execute("sleep 0.05")
-      end
+      bpfobj.wait_gone({ [id] = true }, "closed map still loaded")
       assert_fail("from_id " .. id .. ": No such file or directory", E.ENOENT,
         MapData.from_id(id))
     end)
