@@ -64,9 +64,7 @@ local function bpf_mappings()
   return n
 end
 
-local function exists(path)
-  return os.execute("test -e " .. bpffs.quote(path)) == true
-end
+local exists = bpffs.exists
 
 -- Paths where bpftool finds map `id` pinned, in any mounted bpffs.
 local function pinned_paths(id)

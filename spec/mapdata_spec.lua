@@ -88,9 +88,7 @@ local function ids_named(name)
   return ids
 end
 
-local function exists(path)
-  return os.execute("test -e " .. bpffs.quote(path)) == true
-end
+local exists = bpffs.exists
 
 -- Open a regular file with the Lua io library and find its descriptor
 -- number in /proc; returns the file handle (keep it open) and the fd.

@@ -14,11 +14,7 @@ local W = bpfmap.BpfMapWrite.new
 local FIXTURE = "build/fixtures/bpfmapt_scn.bpf.o"
 local THIS_FILE = "scenario_more_spec%.lua"
 
-local function exists(path)
-  local f = io.open(path, "r")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = require("spec.helpers.sync").exists
 
 -- A fresh path in /tmp that does not exist yet.
 local function fresh_path()

@@ -12,11 +12,7 @@ local function run(cmd)
   return out, how == "signal" and 128 + code or code
 end
 
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local exists = require("spec.helpers.bpffs").exists
 
 describe("C unit tests", function()
   setup(function()

@@ -40,6 +40,12 @@ function M.sh(cmd)
   return out
 end
 
+-- Whether `path` exists, by stat (test -e) rather than by opening it, so
+-- that a pin counts whatever its mode.
+function M.exists(path)
+  return os.execute("test -e " .. M.quote(path)) == true
+end
+
 local function trim(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""))
 end
