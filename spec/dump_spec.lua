@@ -33,13 +33,8 @@ local function dump_hex(s)
   return table.concat(t)
 end
 
-local function spaced_hex(s)
-  local t = {}
-  for i = 1, #s do t[i] = string.format("%02x", s:byte(i)) end
-  return table.concat(t, " ")
-end
-
-local bytes_of, bt_update, ncpus = bpfobj.bytes, bpfobj.update, bpfobj.ncpus
+local spaced_hex, bytes_of = bpfobj.spaced_hex, bpfobj.bytes
+local bt_update, ncpus = bpfobj.update, bpfobj.ncpus
 
 -- bpftool's dump of map id, decoded.
 local function bt_dump(id)

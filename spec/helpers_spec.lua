@@ -118,9 +118,11 @@ priv.describe("spec helpers #priv", function()
       assert(ok, err)
     end)
 
-    it("bytes decodes bpftool's JSON byte lists", function()
+    it("bytes decodes bpftool's JSON byte lists, spaced_hex writes its hex arguments", function()
       assert.equal("\0\255*", bpfobj.bytes({ "0x00", "0xff", "0x2a" }))
       assert.equal("", bpfobj.bytes({}))
+      assert.equal("00 ff 2a", bpfobj.spaced_hex("\0\255*"))
+      assert.equal("", bpfobj.spaced_hex(""))
     end)
 
     it("lookup, update and map_entries see key 0 as map_bytes does", function()

@@ -106,7 +106,9 @@ function M.bytes(list)
   return table.concat(t)
 end
 
-local function spaced_hex(s)
+-- Bytes as two hex digits each, a space apart ("01 ff"): the form bpftool
+-- takes after `key hex` and `value hex`.
+function M.spaced_hex(s)
   local t = {}
   for i = 1, #s do t[i] = string.format("%02x", s:byte(i)) end
   return table.concat(t, " ")
@@ -132,7 +134,7 @@ end
 -- bpftool finds no such key.
 function M.lookup(id, key)
   local out = sh("bpftool map lookup id " .. math.tointeger(id) .. " key hex "
-    .. spaced_hex(key) .. " -j 2>/dev/null || true")
+    .. M.spaced_hex(key) .. " -j 2>/dev/null || true")
   local obj = json.decode(out)
   if type(obj) ~= "table" or obj.error then return nil end
   if obj.values then
@@ -146,8 +148,8 @@ end
 -- Write `value` at `key` (binary strings of the map's exact sizes) of map
 -- `id`; for a per-CPU map bpftool gives every CPU the same value.
 function M.update(id, key, value)
-  sh("bpftool map update id " .. math.tointeger(id) .. " key hex " .. spaced_hex(key)
-    .. " value hex " .. spaced_hex(value))
+  sh("bpftool map update id " .. math.tointeger(id) .. " key hex " .. M.spaced_hex(key)
+    .. " value hex " .. M.spaced_hex(value))
 end
 
 -- bpftool's whole view of map `id`: { [key bytes] = value bytes, or a list
