@@ -3,7 +3,6 @@
 local bpffs = require "spec.helpers.bpffs"
 local bpfobj = require "spec.helpers.bpfobj"
 local priv = require("spec.helpers.priv").bind(_ENV)
-local json = require "dkjson"
 
 local OBJ = "build/fixtures/globals.bpf.o"
 local SRC = "spec/fixtures/globals.bpf.c"
@@ -149,7 +148,7 @@ priv.describe("spec helpers #priv", function()
         local pin = fs.dir .. "/pc"
         bpffs.sh("bpftool map create " .. bpffs.quote(pin)
           .. " type percpu_array key 4 value 8 entries 2 name bpfmapt_hlppc")
-        id = json.decode(bpffs.sh("bpftool map show pinned " .. bpffs.quote(pin) .. " -j")).id
+        id = bpfobj.map_show_pinned(pin).id
         local key0, key1 = string.pack("<I4", 0), string.pack("<I4", 1)
         local value = string.pack("<I8", 0x0102030405060708)
         bpfobj.update(id, key1, value)

@@ -519,8 +519,7 @@ priv.describe("Object on the kernel #priv", function()
     assert.is_true(o:pin_maps(fs.dir .. "/pins"))
     -- libbpf's pin names turn '.' into '_'
     local pin = fs.dir .. "/pins/obj_coun_bss"
-    local info = json.decode(sh("bpftool map show pinned " .. quote(pin) .. " -j"))
-    assert.equal(bss:id(), info.id)
+    assert.equal(bss:id(), bpfobj.map_show_pinned(pin).id)
     local again <close> = assert(bpfmap.MapData.from_pin(pin))
     assert.equal(bss:id(), again:id())
 
@@ -545,8 +544,7 @@ priv.describe("Object on the kernel #priv", function()
     local kconfig <close> = assert(a:map(".kconfig"))
     assert.equal(u32(40), kconfig:lookup(u32(0)))
     local pinned <close> = assert(a:map("bpfmapt_obj_pin"))
-    local info = json.decode(sh("bpftool map show pinned " .. quote(fs.dir .. "/bpfmapt_obj_pin") .. " -j"))
-    assert.equal(pinned:id(), info.id)
+    assert.equal(pinned:id(), bpfobj.map_show_pinned(fs.dir .. "/bpfmapt_obj_pin").id)
     assert.is_true(pinned:update(u32(0), u32(2)))
     assert.equal(42, assert(a:program("bpfmapt_obj_cfg"):run({ data_in = packet })).retval)
 

@@ -183,8 +183,8 @@ priv.describe("scenario.run #priv", function()
     assert.is_false(loaded_when_writes_began)
     local pinned
     for name in bpffs.sh("ls " .. fs.dir .. "/maps"):gmatch("%S+") do
-      local id = math.tointeger(tonumber(bpffs.sh("bpftool map show pinned " .. fs.dir .. "/maps/" .. name):match("^(%d+):")))
-      if bpfobj.map_show(id).name:match("%.bss$") then pinned = bpfobj.map_show(id) end
+      local show = bpfobj.map_show_pinned(fs.dir .. "/maps/" .. name)
+      if show.name:match("%.bss$") then pinned = show end
     end
     assert.equals(pinned.id, result.writes[1].map_id)
     assert.equals(1, result.writes[1].after)

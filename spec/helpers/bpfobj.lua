@@ -40,6 +40,12 @@ function M.map_show(id)
     "map show id " .. id)
 end
 
+-- Decoded `bpftool map show pinned PATH -j`: which map a pin names.
+function M.map_show_pinned(path)
+  return decode(sh("bpftool map show pinned " .. quote(path) .. " -j"),
+    "map show pinned " .. path)
+end
+
 -- Set of all map ids currently in the kernel (every owner, not just ours).
 function M.map_ids()
   local ids = {}
@@ -303,8 +309,7 @@ function M.load(objpath, opts)
     -- name is read back from each pin rather than guessed.
     for _, pinname in ipairs(ls(fs.dir .. "/maps")) do
       local pin = fs.dir .. "/maps/" .. pinname
-      local info = decode(sh("bpftool map show pinned " .. quote(pin) .. " -j"),
-        "map show pinned " .. pin)
+      local info = M.map_show_pinned(pin)
       if self.maps[info.name] then
         -- Kernel names are cut to 15 chars, so distinct sections can clash.
         error("two maps named " .. info.name .. " in " .. objpath)
