@@ -24,6 +24,16 @@ local function le(s, off, size)
 end
 
 describe("spec helpers", function()
+  it("bpffs.read_file reads a whole binary file, nil when it cannot", function()
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write("a\0b\n\255")
+    f:close()
+    assert.equal("a\0b\n\255", bpffs.read_file(path))
+    os.remove(path)
+    assert.is_nil(bpffs.read_file(path))
+  end)
+
   describe("tracked", function()
     local tracked = require "spec.helpers.tracked"
 

@@ -15,9 +15,10 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
 end
 
-local function read_file(path)
+-- The whole content of a file, or nil when it cannot be opened.
+function M.read_file(path)
   local f = io.open(path, "rb")
-  if not f then return "" end
+  if not f then return nil end
   local s = f:read("a")
   f:close()
   return s
@@ -31,7 +32,7 @@ function M.sh(cmd)
   local p = assert(io.popen("(" .. cmd .. ") 2>" .. M.quote(errfile), "r"))
   local out = p:read("a")
   local ok, how, code = p:close()
-  local err = read_file(errfile)
+  local err = M.read_file(errfile) or ""
   os.remove(errfile)
   if not ok then
     error(string.format("command failed (%s %s): %s\nstderr: %s",

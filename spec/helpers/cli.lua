@@ -7,13 +7,6 @@ local quote = bpffs.quote
 
 local M = {}
 
-local function read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 --- Run bpfmap with these arguments (each one shell word); returns its exit
 -- status, stdout and stderr. A child killed by a signal fails the test.
 function M.run(...)
@@ -24,7 +17,7 @@ function M.run(...)
     .. quote(errfile), "r"))
   local out = p:read("a")
   local _, how, code = p:close()
-  local err = read_file(errfile)
+  local err = assert(bpffs.read_file(errfile))
   os.remove(errfile)
   luassert.equal("exit", how)
   return code, out, err

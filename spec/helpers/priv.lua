@@ -17,6 +17,7 @@
 -- spec file hands over its environment once with bind(_ENV); failing that,
 -- the environment of the test function itself is used (a function that
 -- names no global at all has none, hence bind).
+local bpffs = require "spec.helpers.bpffs"
 
 local M = {}
 
@@ -110,18 +111,6 @@ function M.guard(fn)
   end
 end
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
-
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 --- Run a Lua chunk in a child lua5.4 that has dropped every privilege
 -- (uid/gid nobody, no capabilities), with this process's LUA_PATH and
 -- LUA_CPATH, so the failure paths that only an unprivileged caller meets
@@ -131,7 +120,7 @@ end
 function M.run_unprivileged(code)
   local ok, why = M.can_create_map()
   if not ok then return nil, "cannot create maps ourselves: " .. tostring(why) end
-  local disabled = tonumber((read_all("/proc/sys/kernel/unprivileged_bpf_disabled") or ""):match("%d+"))
+  local disabled = tonumber((bpffs.read_file("/proc/sys/kernel/unprivileged_bpf_disabled") or ""):match("%d+"))
   if disabled == nil or disabled == 0 then
     return nil, "kernel.unprivileged_bpf_disabled is not set, unprivileged BPF is allowed"
   end
@@ -142,12 +131,12 @@ function M.run_unprivileged(code)
   local f = assert(io.open(script, "w"))
   f:write(code)
   f:close()
-  os.execute("chmod 0644 " .. sh_quote(script))
+  os.execute("chmod 0644 " .. bpffs.quote(script))
   local cmd = "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all"
     .. " --bounding-set=-all env"
-    .. " LUA_PATH=" .. sh_quote(os.getenv("LUA_PATH") or package.path)
-    .. " LUA_CPATH=" .. sh_quote(os.getenv("LUA_CPATH") or package.cpath)
-    .. " lua5.4 " .. sh_quote(script) .. " 2>&1"
+    .. " LUA_PATH=" .. bpffs.quote(os.getenv("LUA_PATH") or package.path)
+    .. " LUA_CPATH=" .. bpffs.quote(os.getenv("LUA_CPATH") or package.cpath)
+    .. " lua5.4 " .. bpffs.quote(script) .. " 2>&1"
   local p = assert(io.popen(cmd, "r"))
   local out = p:read("a")
   local closed, how, status = p:close()

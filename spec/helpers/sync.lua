@@ -38,14 +38,6 @@ function M.wait(get, what, timeout)
   end
 end
 
-local function read_all(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 --- Whether a file exists (can be opened for reading).
 function M.exists(path)
   local f = io.open(path, "r")
@@ -56,7 +48,7 @@ end
 --- The contents of `path` once it holds at least one whole line.
 function M.wait_line(path, what, timeout)
   return M.wait(function()
-    local s = read_all(path)
+    local s = bpffs.read_file(path)
     return s and s:find("\n") and s
   end, what, timeout)
 end
@@ -69,13 +61,13 @@ end
 --- A process's state letter from /proc/PID/stat ("R", "S", "Z", ...), or
 -- nil when there is no such process.
 function M.state(pid)
-  local stat = read_all("/proc/" .. math.tointeger(pid) .. "/stat")
+  local stat = bpffs.read_file("/proc/" .. math.tointeger(pid) .. "/stat")
   return stat and stat:match("^%d+ %b() (%a)")
 end
 
 --- The kernel function a sleeping process waits in (/proc/PID/wchan), or nil.
 function M.wchan(pid)
-  return read_all("/proc/" .. math.tointeger(pid) .. "/wchan")
+  return bpffs.read_file("/proc/" .. math.tointeger(pid) .. "/wchan")
 end
 
 --- Wait until process `pid` sleeps in poll() (as Signal:wait and
@@ -118,7 +110,7 @@ end
 -- 5.4; the pid is mixed in so that two runs started together differ too.
 function M.tag(digits)
   digits = digits or 4
-  local pid = tonumber((read_all("/proc/self/stat") or "0"):match("^%d+")) or 0
+  local pid = tonumber((bpffs.read_file("/proc/self/stat") or "0"):match("^%d+")) or 0
   local mask = (1 << (4 * digits)) - 1
   return string.format("%0" .. digits .. "x", (math.random(0, mask) ~ (pid * 2654435761)) & mask)
 end
