@@ -123,6 +123,8 @@ static int batch_fail(lua_State *L, const struct mapdata *md, int err, enum batc
 
 /* ---- reading: lookup_batch, lookup_and_delete_batch ---- */
 
+static const char *const lookup_opts[] = { "batch_size", NULL };
+
 /* opts at arg: nil, or { batch_size = n }; returns the batch size. */
 static __u32 check_lookup_opts(lua_State *L, int arg, const struct mapdata *md,
                                const struct layout *lay)
@@ -131,19 +133,9 @@ static __u32 check_lookup_opts(lua_State *L, int arg, const struct mapdata *md,
 	__u32 batch = default_batch(lay);
 	__u32 cap = md->info.max_entries ? md->info.max_entries : 1;
 
-	if (!lua_isnoneornil(L, arg)) {
-		luaL_checktype(L, arg, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, arg)) {
-			lua_pop(L, 1);
-			/* the type first: bpfmap_is_string would turn a number key into
-			 * a string under lua_next */
-			if (lua_type(L, -1) != LUA_TSTRING || !bpfmap_is_string(L, -1, "batch_size"))
-				bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -1));
-		}
-		if (bpfmap_opt_field_int(L, arg, "batch_size", 1, UINT32_MAX, &v))
-			batch = (__u32)v;
-	}
+	if (bpfmap_check_opt_keys(L, arg, lookup_opts) &&
+	    bpfmap_opt_field_int(L, arg, "batch_size", 1, UINT32_MAX, &v))
+		batch = (__u32)v;
 	/* a call never returns more than the map holds */
 	return batch < cap ? batch : cap;
 }

@@ -76,6 +76,14 @@ int bpfmap_check_option(lua_State *L, int arg, const char *def, const char *cons
 /* Raise "<what>, not a table keyed by K" unless the table at idx has only
  * the keys 1..#t. */
 void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what);
+/* The index in names (NULL-terminated) of the option key at stack index
+ * key, which lua_next left there; raises "unknown option '<key>'" against
+ * arg for any other key.  A number key is refused without lua_tolstring,
+ * which would turn it into a string in place and derail lua_next. */
+int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[]);
+/* Whether an options table was given at arg: false for none or nil;
+ * otherwise raises unless it is a table whose keys are all in names. */
+bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[]);
 /* Raise "bad argument #arg (<what>: <msg>)" */
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...);
 /* A string argument free of embedded NULs, named in errors as `what`. */

@@ -107,6 +107,9 @@ struct dump_opts {
 	bool compact;
 };
 
+enum { DUMP_OPT_LIMIT, DUMP_OPT_COMPACT };
+static const char *const dump_opt_names[] = { "limit", "compact", NULL };
+
 static void read_opts(lua_State *L, int arg, struct dump_opts *o)
 {
 	o->limit = -1;
@@ -116,21 +119,15 @@ static void read_opts(lua_State *L, int arg, struct dump_opts *o)
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, arg)) {
-		/* a number key must not reach lua_tolstring: it would turn into a
-		 * string in place and derail lua_next */
-		if (lua_type(L, -2) != LUA_TSTRING)
-			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
-		if (bpfmap_is_string(L, -2, "limit")) {
+		if (bpfmap_opt_index(L, arg, -2, dump_opt_names) == DUMP_OPT_LIMIT) {
 			lua_pop(L, 1);
 			bpfmap_opt_field_int(L, arg, "limit", 0, LUA_MAXINTEGER, &o->limit);
-		} else if (bpfmap_is_string(L, -2, "compact")) {
+		} else {
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
 				bpfmap_arg_error(L, arg, "compact must be a boolean, got %s",
 				                 luaL_typename(L, -1));
 			o->compact = lua_toboolean(L, -1);
 			lua_pop(L, 1);
-		} else {
-			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
 		}
 	}
 }

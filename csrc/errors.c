@@ -227,6 +227,30 @@ int bpfmap_check_option(lua_State *L, int arg, const char *def, const char *cons
 	return bpfmap_arg_error(L, arg, "invalid option '%s'", bpfmap_show(L, arg));
 }
 
+int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[])
+{
+	int i;
+
+	if (lua_type(L, key) == LUA_TSTRING)
+		for (i = 0; names[i]; i++)
+			if (bpfmap_is_string(L, key, names[i]))
+				return i;
+	return bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, key));
+}
+
+bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[])
+{
+	if (lua_isnoneornil(L, arg))
+		return false;
+	luaL_checktype(L, arg, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, arg)) {
+		lua_pop(L, 1);
+		bpfmap_opt_index(L, arg, -1, names);
+	}
+	return true;
+}
+
 void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what)
 {
 	size_t n = lua_rawlen(L, idx);

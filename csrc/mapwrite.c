@@ -278,12 +278,9 @@ static void read_opts(lua_State *L, int opts, struct apply_opts *o)
 	luaL_checktype(L, opts, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, opts)) {
-		int v = lua_gettop(L), k = v - 1, which = -1, i;
+		int v = lua_gettop(L), k = v - 1;
+		enum opt which = bpfmap_opt_index(L, opts, k, opt_names);
 
-		if (lua_type(L, k) == LUA_TSTRING)
-			for (i = 0; opt_names[i] && which < 0; i++)
-				if (bpfmap_is_string(L, k, opt_names[i]))
-					which = i;
 		switch (which) {
 		case OPT_MAP:
 			check_map_ref(L, opts, v, "map");
@@ -316,8 +313,6 @@ static void read_opts(lua_State *L, int opts, struct apply_opts *o)
 			if (which == OPT_TIMEOUT)
 				o->timeout = lua_tonumber(L, v);
 			break;
-		default:
-			bpfmap_arg_error(L, opts, "unknown option '%s'", bpfmap_show(L, k));
 		}
 		lua_pop(L, 1);
 	}

@@ -128,19 +128,7 @@ static int obj_open(lua_State *L)
 	struct object *o;
 	int err;
 
-	if (!lua_isnoneornil(L, 2)) {
-		luaL_checktype(L, 2, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, 2)) {
-			int i, known = 0;
-
-			lua_pop(L, 1);
-			if (lua_type(L, -1) == LUA_TSTRING)
-				for (i = 0; open_opts[i] && !known; i++)
-					known = bpfmap_is_string(L, -1, open_opts[i]);
-			if (!known)
-				bpfmap_arg_error(L, 2, "unknown option '%s'", bpfmap_show(L, -1));
-		}
+	if (bpfmap_check_opt_keys(L, 2, open_opts)) {
 		opts.object_name = opt_string(L, 2, "name");
 		opts.pin_root_path = opt_string(L, 2, "pin_root_path");
 		opts.kconfig = opt_string(L, 2, "kconfig");

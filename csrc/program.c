@@ -249,19 +249,7 @@ static int prog_run(lua_State *L)
 	char what[160];
 	int err;
 
-	if (!lua_isnoneornil(L, 2)) {
-		luaL_checktype(L, 2, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, 2)) {
-			int i, known = 0;
-
-			lua_pop(L, 1);
-			if (lua_type(L, -1) == LUA_TSTRING)
-				for (i = 0; run_opts[i] && !known; i++)
-					known = bpfmap_is_string(L, -1, run_opts[i]);
-			if (!known)
-				bpfmap_arg_error(L, 2, "unknown option '%s'", bpfmap_show(L, -1));
-		}
+	if (bpfmap_check_opt_keys(L, 2, run_opts)) {
 		opts.data_in = opt_bytes(L, 2, "data_in", &data_len);
 		opts.ctx_in = opt_bytes(L, 2, "ctx_in", &ctx_len);
 		if (data_len > UINT32_MAX || ctx_len > UINT32_MAX)

@@ -241,6 +241,8 @@ static lua_Integer check_set_value(lua_State *L, int arg)
 	return v;
 }
 
+static const char *const set_opt_names[] = { "atomic", NULL };
+
 static bool check_set_opts(lua_State *L, int arg)
 {
 	bool atomic = false;
@@ -250,8 +252,7 @@ static bool check_set_opts(lua_State *L, int arg)
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, arg)) {
-		if (lua_type(L, -2) != LUA_TSTRING || !bpfmap_is_string(L, -2, "atomic"))
-			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
+		bpfmap_opt_index(L, arg, -2, set_opt_names);
 		if (lua_type(L, -1) != LUA_TBOOLEAN)
 			bpfmap_arg_error(L, arg, "atomic must be a boolean, got %s", luaL_typename(L, -1));
 		atomic = lua_toboolean(L, -1);
