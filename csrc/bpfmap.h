@@ -59,6 +59,13 @@ lua_Integer bpfmap_check_range(lua_State *L, int arg, const char *what,
 bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
                           lua_Integer lo, lua_Integer hi, lua_Integer *out);
 /*
+ * A field of a table argument: NULL when absent (nil), else a string, which
+ * stays on the stack (an __index metamethod may have made a string nothing
+ * else holds).  With len, any bytes, their count in *len (0 when absent);
+ * without, a C string, refused if it holds a NUL byte.
+ */
+const char *bpfmap_opt_field_string(lua_State *L, int tab, const char *key, size_t *len);
+/*
  * Register the metatable on top of the stack under a light-userdata key as
  * well, and test a value against it: a pointer-keyed registry lookup is much
  * cheaper than luaL_testudata's by-name one, which matters on warm paths.

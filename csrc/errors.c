@@ -138,6 +138,28 @@ bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
 	return true;
 }
 
+const char *bpfmap_opt_field_string(lua_State *L, int tab, const char *key, size_t *len)
+{
+	const char *s = NULL;
+	size_t n = 0;
+
+	switch (lua_getfield(L, tab, key)) {
+	case LUA_TNIL:
+		break;
+	case LUA_TSTRING:
+		s = lua_tolstring(L, -1, &n);
+		if (!len && strlen(s) != n)
+			bpfmap_arg_error(L, tab, "field '%s' contains a NUL byte", key);
+		break;
+	default:
+		bpfmap_arg_error(L, tab, "field '%s' must be a string, got %s", key,
+		                 luaL_typename(L, -1));
+	}
+	if (len)
+		*len = n;
+	return s;
+}
+
 const char *bpfmap_check_path_arg(lua_State *L, int arg, const char *what)
 {
 	size_t len;

@@ -97,28 +97,6 @@ static int fail_libbpf(lua_State *L, int err, const char *fmt, ...)
 
 static const char *const open_opts[] = { "name", "pin_root_path", "kconfig", NULL };
 
-/* A string field of opts, or NULL when absent.  The value stays on the
- * stack: an __index metamethod may have made a string nothing else holds. */
-static const char *opt_string(lua_State *L, int tab, const char *key)
-{
-	const char *s = NULL;
-	size_t len;
-
-	switch (lua_getfield(L, tab, key)) {
-	case LUA_TNIL:
-		break;
-	case LUA_TSTRING:
-		s = lua_tolstring(L, -1, &len);
-		if (strlen(s) != len)
-			bpfmap_arg_error(L, tab, "field '%s' contains a NUL byte", key);
-		break;
-	default:
-		bpfmap_arg_error(L, tab, "field '%s' must be a string, got %s", key,
-		                 luaL_typename(L, -1));
-	}
-	return s;
-}
-
 /* Object.open(path [, opts]) */
 static int obj_open(lua_State *L)
 {
@@ -129,9 +107,9 @@ static int obj_open(lua_State *L)
 	int err;
 
 	if (bpfmap_check_opt_keys(L, 2, open_opts)) {
-		opts.object_name = opt_string(L, 2, "name");
-		opts.pin_root_path = opt_string(L, 2, "pin_root_path");
-		opts.kconfig = opt_string(L, 2, "kconfig");
+		opts.object_name = bpfmap_opt_field_string(L, 2, "name", NULL);
+		opts.pin_root_path = bpfmap_opt_field_string(L, 2, "pin_root_path", NULL);
+		opts.kconfig = bpfmap_opt_field_string(L, 2, "kconfig", NULL);
 	}
 
 	o = lua_newuserdatauv(L, sizeof(*o), OBJECT_NUV);
