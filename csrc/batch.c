@@ -100,12 +100,6 @@ static __u32 default_batch(const struct layout *lay)
 	return per >= BATCH_BYTES ? 1 : (__u32)(BATCH_BYTES / (per ? per : 1));
 }
 
-/* An uninitialised buffer of n bytes on the stack (never a zero-byte one). */
-static char *scratch(lua_State *L, size_t n)
-{
-	return lua_newuserdatauv(L, n ? n : 1, 0);
-}
-
 /* The failure of op on md; ENOTSUPP, which strerror does not know, is
  * explained.  `after` is appended to the object's description. */
 static int batch_fail(lua_State *L, const struct mapdata *md, int err, enum batch_op op,
@@ -188,10 +182,10 @@ static int walk_elements(lua_State *L, struct walk *w)
 	struct mapdata *md = w->md;
 	bool deleting = w->op == OP_LOOKUP_AND_DELETE;
 	size_t ks = w->lay.key_size;
-	char *prev = scratch(L, ks);
-	char *cur = scratch(L, ks);
-	char *gone = scratch(L, ks);
-	char *value = scratch(L, w->lay.value_bytes);
+	char *prev = bpfmap_scratch(L, ks);
+	char *cur = bpfmap_scratch(L, ks);
+	char *gone = bpfmap_scratch(L, ks);
+	char *value = bpfmap_scratch(L, w->lay.value_bytes);
 	bool have_prev = false, have_gone = false;
 	int r, err;
 
@@ -245,11 +239,11 @@ static int walk_batches(lua_State *L, struct walk *w, __u32 batch)
 {
 	struct mapdata *md = w->md;
 	size_t tok_size = w->lay.key_size > 8 ? w->lay.key_size : 8;
-	char *tok_in = scratch(L, tok_size);
-	char *tok_out = scratch(L, tok_size);
+	char *tok_in = bpfmap_scratch(L, tok_size);
+	char *tok_out = bpfmap_scratch(L, tok_size);
 	int bufs = lua_gettop(L) + 1;   /* the keys and values buffers */
-	char *keys = scratch(L, (size_t)batch * w->lay.key_size);
-	char *values = scratch(L, (size_t)batch * w->lay.value_bytes);
+	char *keys = bpfmap_scratch(L, (size_t)batch * w->lay.key_size);
+	char *values = bpfmap_scratch(L, (size_t)batch * w->lay.value_bytes);
 	__u32 cap = md->info.max_entries ? md->info.max_entries : 1;
 	bool first = true;
 	int eintr = 0;
@@ -276,8 +270,8 @@ static int walk_batches(lua_State *L, struct walk *w, __u32 batch)
 			if (err == ENOSPC && batch < cap) {
 				batch = batch > cap / 2 ? cap : batch * 2;
 				lua_settop(L, bufs - 1);
-				keys = scratch(L, (size_t)batch * w->lay.key_size);
-				values = scratch(L, (size_t)batch * w->lay.value_bytes);
+				keys = bpfmap_scratch(L, (size_t)batch * w->lay.key_size);
+				values = bpfmap_scratch(L, (size_t)batch * w->lay.value_bytes);
 				continue;
 			}
 			if (first && batch_missing(md, w->op, err)) {
@@ -431,14 +425,14 @@ static int bt_update_batch(lua_State *L)
 		return batch_fail(L, md, -err, OP_UPDATE, "");
 	lua_settop(L, 4);
 	check_keys(L, md, 2, n);
-	pack_values(L, md, &lay, 3, 1, (__u32)n, scratch(L, lay.value_bytes), true);
+	pack_values(L, md, &lay, 3, 1, (__u32)n, bpfmap_scratch(L, lay.value_bytes), true);
 	lua_settop(L, 4);
 
 	chunk = default_batch(&lay);
 	if ((lua_Integer)chunk > n)
 		chunk = (__u32)(n > 0 ? n : 1);
-	keys = scratch(L, (size_t)chunk * lay.key_size);
-	values = scratch(L, (size_t)chunk * lay.value_bytes);
+	keys = bpfmap_scratch(L, (size_t)chunk * lay.key_size);
+	values = bpfmap_scratch(L, (size_t)chunk * lay.value_bytes);
 	for (from = 1; from <= n; from += chunk) {
 		__u32 count = n - from + 1 < (lua_Integer)chunk ? (__u32)(n - from + 1) : chunk, i;
 
@@ -501,7 +495,7 @@ static int bt_delete_batch(lua_State *L)
 		chunk = 1;
 	if ((lua_Integer)chunk > n)
 		chunk = (__u32)(n > 0 ? n : 1);
-	keys = scratch(L, (size_t)chunk * lay.key_size);
+	keys = bpfmap_scratch(L, (size_t)chunk * lay.key_size);
 	for (from = 1; from <= n; from += chunk) {
 		__u32 count = n - from + 1 < (lua_Integer)chunk ? (__u32)(n - from + 1) : chunk;
 		__u32 at = 0;   /* keys of this chunk already dealt with */

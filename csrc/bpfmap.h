@@ -59,6 +59,13 @@ lua_Integer bpfmap_check_range(lua_State *L, int arg, const char *what,
 bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
                           lua_Integer lo, lua_Integer hi, lua_Integer *out);
 /*
+ * Scratch memory owned by a userdata pushed on the stack, so that a raise
+ * cannot leak it: size bytes (never a zero-byte block), uninitialised, or
+ * zero-filled for callers that read back parts they did not write.
+ */
+void *bpfmap_scratch(lua_State *L, size_t size);
+void *bpfmap_scratch_zeroed(lua_State *L, size_t size);
+/*
  * A field of a table argument: NULL when absent (nil), else a string, which
  * stays on the stack (an __index metamethod may have made a string nothing
  * else holds).  With len, any bytes, their count in *len (0 when absent);

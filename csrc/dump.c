@@ -403,10 +403,10 @@ static int dump(lua_State *L)
 		                   md->info.name, (lua_Integer)md->info.id);
 	d.stride = vsize / (size_t)d.ncpus;   /* per CPU: round_up(value_size, 8) */
 	/* scratch buffers and the text, all owned by Lua values on the stack */
-	d.key = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
-	d.next = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
-	d.missing = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
-	d.value = lua_newuserdatauv(L, vsize ? vsize : 1, 0);
+	d.key = bpfmap_scratch(L, md->info.key_size);
+	d.next = bpfmap_scratch(L, md->info.key_size);
+	d.missing = bpfmap_scratch(L, md->info.key_size);
+	d.value = bpfmap_scratch(L, vsize);
 	d.out = new_text(L);
 
 	/* the map's BTF from the per-state cache (btf_cache.c): a REPL's

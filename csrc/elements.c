@@ -212,15 +212,9 @@ static const void *check_value(lua_State *L, struct mapdata *md, int arg, int nc
 
 	if (!bpfmap_is_percpu(md))
 		return bpfmap_check_bytes(L, arg, arg, "value", 0, md->info.value_size);
-	buf = lua_newuserdatauv(L, size ? size : 1, 0);
+	buf = bpfmap_scratch(L, size);
 	bpfmap_pack_percpu(L, md, arg, arg, "value", 0, ncpus, buf);
 	return buf;
-}
-
-/* A scratch buffer of size bytes on the stack (never a zero-byte one). */
-static char *scratch(lua_State *L, size_t size)
-{
-	return lua_newuserdatauv(L, size ? size : 1, 0);
 }
 
 /*
@@ -243,7 +237,7 @@ static int lookup_common(lua_State *L, const char *op, bool and_delete)
 	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
 		return fail(L, md, -err, op);
-	buf = size <= sizeof(small) ? small : scratch(L, size);
+	buf = size <= sizeof(small) ? small : bpfmap_scratch(L, size);
 	r = and_delete ? bpf_map_lookup_and_delete_elem(md->fd, key, buf)
 	               : bpf_map_lookup_elem(md->fd, key, buf);
 	if (r) {
@@ -310,7 +304,7 @@ static int el_delete(lua_State *L)
  */
 static int next_key(lua_State *L, struct mapdata *md, const char *key)
 {
-	char *buf = scratch(L, md->info.key_size);
+	char *buf = bpfmap_scratch(L, md->info.key_size);
 	int err;
 
 	if (bpf_map_get_next_key(md->fd, key, buf)) {
@@ -363,7 +357,7 @@ static int pairs_next(lua_State *L)
 		return raise_fail(L, md, -err, "pairs over");
 	lua_settop(L, 2);
 	lua_pushnil(L);
-	buf = scratch(L, size);
+	buf = bpfmap_scratch(L, size);
 	for (;;) {
 		err = next_key(L, md, prev);
 		if (err == ENOENT)
@@ -453,7 +447,7 @@ static int el_push(lua_State *L)
 static int pop_or_peek(lua_State *L, const char *method, const char *op, bool pop)
 {
 	struct mapdata *md = check_keyless(L, method, false);
-	char *buf = scratch(L, md->info.value_size);
+	char *buf = bpfmap_scratch(L, md->info.value_size);
 	int r;
 
 	r = pop ? bpf_map_lookup_and_delete_elem(md->fd, NULL, buf)
@@ -493,7 +487,7 @@ static int el_peek(lua_State *L)
 		return pop_or_peek(L, "peek", "peek at", false);
 	value = bpfmap_check_bytes(L, 2, 2, "value", 0, md->info.value_size);
 	/* a copy: the kernel is handed a writable buffer, never a Lua string */
-	buf = scratch(L, md->info.value_size);
+	buf = bpfmap_scratch(L, md->info.value_size);
 	memcpy(buf, value, md->info.value_size);
 	if (bpf_map_lookup_elem(md->fd, NULL, buf) == 0) {
 		lua_pushboolean(L, 1);

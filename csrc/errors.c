@@ -138,6 +138,19 @@ bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
 	return true;
 }
 
+void *bpfmap_scratch(lua_State *L, size_t size)
+{
+	return lua_newuserdatauv(L, size ? size : 1, 0);
+}
+
+void *bpfmap_scratch_zeroed(lua_State *L, size_t size)
+{
+	void *p = bpfmap_scratch(L, size);
+
+	memset(p, 0, size ? size : 1);
+	return p;
+}
+
 const char *bpfmap_opt_field_string(lua_State *L, int tab, const char *key, size_t *len)
 {
 	const char *s = NULL;

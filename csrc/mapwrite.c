@@ -369,15 +369,6 @@ struct attempt {
 	struct cand cand_small[SMALL];
 };
 
-/* Scratch memory owned by the Lua stack, so a raise cannot leak it. */
-static void *scratch(lua_State *L, size_t size)
-{
-	void *p = lua_newuserdatauv(L, size ? size : 1, 0);
-
-	memset(p, 0, size ? size : 1);
-	return p;
-}
-
 /*
  * Anchor the value on top of the stack (popping it) for the attempt.  The
  * table lives in a slot reserved below everything the phases push, so
@@ -432,7 +423,7 @@ static void add_cand(struct attempt *a, struct mapdata *md, bool owned)
 		struct cand *grown;
 
 		a->cap *= 2;
-		grown = scratch(L, (size_t)a->cap * sizeof(*grown));
+		grown = bpfmap_scratch_zeroed(L, (size_t)a->cap * sizeof(*grown));
 		memcpy(grown, a->cand, (size_t)a->ncand * sizeof(*grown));
 		a->cand = grown;
 		anchor(a);
@@ -745,7 +736,7 @@ static int resolve_write(struct attempt *a, int wi)
 	char err[320];
 
 	if (a->ncand > SMALL)
-		hits = scratch(L, (size_t)a->ncand * sizeof(*hits));
+		hits = bpfmap_scratch_zeroed(L, (size_t)a->ncand * sizeof(*hits));
 	for (i = 0; i < a->ncand; i++) {
 		if (try_candidate(a, w, &a->cand[i], &leaf, err, sizeof(err)))
 			continue;
@@ -804,9 +795,9 @@ static int rmw_buffer(struct attempt *a, struct target *t)
 		if (a->rmw[i].md == md)
 			return i;
 	a->rmw[i].md = md;
-	a->rmw[i].orig = scratch(L, md->info.value_size);
+	a->rmw[i].orig = bpfmap_scratch_zeroed(L, md->info.value_size);
 	anchor(a);
-	a->rmw[i].patched = scratch(L, md->info.value_size);
+	a->rmw[i].patched = bpfmap_scratch_zeroed(L, md->info.value_size);
 	anchor(a);
 	if (bpf_map_lookup_elem(md->fd, &key, a->rmw[i].orig))
 		return -errno;
@@ -1010,7 +1001,7 @@ static int attempt(lua_State *L, lua_Number *timeout)
 	if (n > INT_MAX / 2)
 		return luaL_argerror(L, 1, "too many writes");
 	a.nw = (int)n;
-	a.w = n <= SMALL ? a.w_small : scratch(L, (size_t)n * sizeof(*a.w));
+	a.w = n <= SMALL ? a.w_small : bpfmap_scratch_zeroed(L, (size_t)n * sizeof(*a.w));
 	if (single)
 		a.w[0] = single;
 	for (i = 1; !single && i <= n; i++) {
@@ -1025,8 +1016,8 @@ static int attempt(lua_State *L, lua_Number *timeout)
 		lua_newtable(L);
 		return 1;
 	}
-	a.t = n <= SMALL ? a.t_small : scratch(L, (size_t)n * sizeof(*a.t));
-	a.rmw = n <= SMALL ? a.rmw_small : scratch(L, (size_t)n * sizeof(*a.rmw));
+	a.t = n <= SMALL ? a.t_small : bpfmap_scratch_zeroed(L, (size_t)n * sizeof(*a.t));
+	a.rmw = n <= SMALL ? a.rmw_small : bpfmap_scratch_zeroed(L, (size_t)n * sizeof(*a.rmw));
 	a.cand = a.cand_small;
 	a.cap = SMALL;
 

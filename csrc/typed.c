@@ -93,14 +93,6 @@ static unsigned char *mapped(struct mapdata *md, const struct typed_key *k)
 	return (unsigned char *)md->mem + k->elem_off;
 }
 
-static void *scratch(lua_State *L, size_t size)
-{
-	void *p = lua_newuserdatauv(L, size ? size : 1, 0);
-
-	memset(p, 0, size ? size : 1);
-	return p;
-}
-
 /* "<op> map 'name' (id N)" for messages; pushed. */
 static const char *push_map_name(lua_State *L, const struct mapdata *md, const char *op)
 {
@@ -174,7 +166,7 @@ static int lookup(lua_State *L, struct mapdata *md, const struct typed_key *k,
 
 	if (err)
 		return -err;
-	*buf = scratch(L, size);
+	*buf = bpfmap_scratch_zeroed(L, size);
 	bpfmap_log_clear();
 	if (bpf_map_lookup_elem(md->fd, k->bytes, *buf))
 		return errno;
@@ -697,7 +689,7 @@ static int ty_read(lua_State *L)
 	if (mem) {
 		/* a snapshot, so the decoded fields agree with one another as far
 		 * as one copy can make them */
-		buf = scratch(L, md->info.value_size);
+		buf = bpfmap_scratch_zeroed(L, md->info.value_size);
 		memcpy(buf, mem, md->info.value_size);
 	} else {
 		err = lookup(L, md, &k, &buf, &ncpus);
@@ -1119,7 +1111,7 @@ static int ty_write(lua_State *L)
 	c.spans_idx = lua_gettop(L);
 	mem = mapped(md, &k);
 	if (mem) {
-		buf = scratch(L, md->info.value_size);
+		buf = bpfmap_scratch_zeroed(L, md->info.value_size);
 		memcpy(buf, mem, md->info.value_size);
 	} else {
 		err = lookup(L, md, &k, &buf, &ncpus);
