@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -759,29 +758,12 @@ static int resolve_write(struct attempt *a, int wi)
 
 /* ---- phase 3: checks and preparation ---- */
 
-static int fail_target(struct attempt *a, struct target *t, int err, const char *fmt, ...)
+static int fail_target(struct attempt *a, struct target *t, int err, const char *why)
 {
 	lua_State *L = a->L;
-	luaL_Buffer b;
-	va_list ap;
 
-	luaL_buffinit(L, &b);
 	push_write_name(L, t->w);
-	luaL_addvalue(&b);
-	lua_pushfstring(L, ": map '%s' (id %d) field '%s' (%s at offset %d): ", t->c->md->info.name,
-	                (int)t->c->md->info.id, FIELD(t->w), t->leaf.type_name, (int)t->leaf.offset);
-	luaL_addvalue(&b);
-	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
-	va_end(ap);
-	luaL_addvalue(&b);
-	if (err != ERANGE && err != EPERM && err != ENOTSUP) {
-		luaL_addstring(&b, ": ");
-		luaL_addstring(&b, strerror(err));
-	}
-	luaL_addstring(&b, "; nothing written");
-	luaL_pushresult(&b);
-	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
+	return bpfmap_fail_field(L, lua_tostring(L, -1), t->c->md, FIELD(t->w), &t->leaf, err, why);
 }
 
 static int rmw_buffer(struct attempt *a, struct target *t)
@@ -815,7 +797,7 @@ static int prepare_target(struct attempt *a, struct target *t)
 	                               why, sizeof(why));
 
 	if (err)
-		return fail_target(a, t, err, "%s", why);
+		return fail_target(a, t, err, why);
 	t->via_mmap = st.via_mmap;
 	t->atomic = st.atomic;
 	if (t->via_mmap)

@@ -253,17 +253,6 @@ static bool check_set_opts(lua_State *L, int arg)
 	return atomic;
 }
 
-static int fail_set(lua_State *L, const char *what, const struct mapdata *md,
-                    const char *path, const struct bpfmap_leaf *leaf, int err, const char *why)
-{
-	lua_pushfstring(L, "%s: map '%s' (id %I) field '%s' (%s at offset %d): %s%s%s; nothing written",
-	                what, md->info.name, (lua_Integer)md->info.id, path, leaf->type_name,
-	                (int)leaf->offset, why,
-	                err != ERANGE && err != EPERM && err != ENOTSUP ? ": " : "",
-	                err != ERANGE && err != EPERM && err != ENOTSUP ? strerror(err) : "");
-	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
-}
-
 /* The report entry BpfMapWrite's apply gives for one write. */
 static void push_report(lua_State *L, const struct mapdata *md, const char *path,
                         const struct bpfmap_leaf *leaf, int before_idx, lua_Integer after,
@@ -322,7 +311,7 @@ static int ty_set(lua_State *L)
 	 * fdinfo read that says why is left to that refusal */
 	err = bpfmap_field_prepare(md, &leaf, v, k.elem_off, atomic, false, &st, msg, sizeof(msg));
 	if (err)
-		return fail_set(L, what, md, path, &leaf, err, msg);
+		return bpfmap_fail_field(L, what, md, path, &leaf, err, msg);
 	after = bpfmap_as_stored(&leaf, v);
 	if (st.via_mmap) {
 		unsigned char *mem = (unsigned char *)md->mem + k.elem_off;
@@ -335,10 +324,10 @@ static int ty_set(lua_State *L)
 	}
 	err = lookup(L, md, &k, &buf, &ncpus);
 	if (err == ENOENT)
-		return fail_set(L, what, md, path, &leaf, ENOENT,
+		return bpfmap_fail_field(L, what, md, path, &leaf, ENOENT,
 		                k.has_index ? "no element at that index" : "the key is not in the map");
 	if (err)
-		return fail_set(L, what, md, path, &leaf, err, "lookup of the element failed");
+		return bpfmap_fail_field(L, what, md, path, &leaf, err, "lookup of the element failed");
 	/* a per-CPU map's every copy, so the field reads v on every CPU */
 	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
@@ -354,8 +343,8 @@ static int ty_set(lua_State *L)
 	if (bpf_map_update_elem(md->fd, k.bytes, buf, BPF_EXIST)) {
 		err = errno;
 		if (err == EPERM && bpfmap_map_frozen(md, msg, sizeof(msg)))
-			return fail_set(L, what, md, path, &leaf, err, msg);
-		return fail_set(L, what, md, path, &leaf, err,
+			return bpfmap_fail_field(L, what, md, path, &leaf, err, msg);
+		return bpfmap_fail_field(L, what, md, path, &leaf, err,
 		                err == ENOENT ? "the key was deleted meanwhile" : "update failed");
 	}
 	push_report(L, md, path, &leaf, before, after, &st);
