@@ -168,60 +168,38 @@ static int walk_fail(lua_State *L, struct walk *w, int err)
 }
 
 /*
- * Element by element: get_next_key then lookup (or lookup_and_delete).  A
- * key that vanishes in between is skipped by asking again for the key after
- * the same previous one, as pairs does.  If that gives the same key again,
- * the key is a slot get_next_key lists and lookup calls empty (a devmap's
- * unset entries): the walk steps past it instead of asking forever.  While
- * deleting, the walk goes on from the same previous key (the keys it took
- * are gone) and stops after max_entries, so a program refilling the map
- * cannot keep it going forever.
+ * Element by element, with bpfmap_key_walk_next (get_next_key, then lookup
+ * or lookup_and_delete), which skips keys that vanish and steps past empty
+ * slots as pairs does.  While deleting, the walk stops after max_entries,
+ * so a program refilling the map cannot keep it going forever.
  */
 static int walk_elements(lua_State *L, struct walk *w)
 {
 	struct mapdata *md = w->md;
-	bool deleting = w->op == OP_LOOKUP_AND_DELETE;
 	size_t ks = w->lay.key_size;
-	char *prev = bpfmap_scratch(L, ks);
-	char *cur = bpfmap_scratch(L, ks);
-	char *gone = bpfmap_scratch(L, ks);
-	char *value = bpfmap_scratch(L, w->lay.value_bytes);
-	bool have_prev = false, have_gone = false;
-	int r, err;
+	struct bpfmap_key_walk kw = {
+		.fd = md->fd,
+		.key_size = ks,
+		.prev = bpfmap_scratch(L, ks),
+		.cur = bpfmap_scratch(L, ks),
+		.gone = bpfmap_scratch(L, ks),
+		.value = bpfmap_scratch(L, w->lay.value_bytes),
+		.deleting = w->op == OP_LOOKUP_AND_DELETE,
+		.limit = -1,
+	};
+	int r;
 
 	for (;;) {
 		/* (a map without max_entries, such as a cgroup storage, has no bound) */
-		if (deleting && md->info.max_entries && w->n >= (lua_Integer)md->info.max_entries)
+		if (kw.deleting && md->info.max_entries && w->n >= (lua_Integer)md->info.max_entries)
 			break;
 		bpfmap_log_clear();
-		if (bpf_map_get_next_key(md->fd, have_prev ? prev : NULL, cur)) {
-			err = errno;
-			if (err == ENOENT)
-				break;
-			return walk_fail(L, w, err);
-		}
-		if (have_gone && memcmp(gone, cur, ks) == 0) {
-			memcpy(prev, cur, ks);   /* an empty slot: step past it */
-			have_prev = true;
-			have_gone = false;
-			continue;
-		}
-		r = deleting ? bpf_map_lookup_and_delete_elem(md->fd, cur, value)
-		             : bpf_map_lookup_elem(md->fd, cur, value);
-		if (r) {
-			err = errno;
-			if (err != ENOENT)
-				return walk_fail(L, w, err);
-			memcpy(gone, cur, ks);   /* vanished: ask again after prev */
-			have_gone = true;
-			continue;
-		}
-		have_gone = false;
-		push_entry(L, w, cur, value);
-		if (!deleting) {
-			memcpy(prev, cur, ks);
-			have_prev = true;
-		}
+		r = bpfmap_key_walk_next(&kw);
+		if (r == BPFMAP_WALK_END)
+			break;
+		if (r < 0)
+			return walk_fail(L, w, -r);
+		push_entry(L, w, kw.cur, kw.value);
 	}
 	lua_pushvalue(L, w->keys_tab);
 	lua_pushvalue(L, w->values_tab);

@@ -317,6 +317,48 @@ static int next_key(lua_State *L, struct mapdata *md, const char *key)
 	return 0;
 }
 
+int bpfmap_key_walk_next(struct bpfmap_key_walk *w)
+{
+	int r, err;
+
+	for (;;) {
+		if (bpf_map_get_next_key(w->fd, w->have_prev ? w->prev : NULL, w->cur)) {
+			err = errno;
+			if (err == ENOENT)
+				return BPFMAP_WALK_END;
+			w->failed = BPFMAP_WALK_NEXT_KEY;
+			return -err;
+		}
+		if (w->limit >= 0 && w->taken == w->limit)
+			return BPFMAP_WALK_MORE;
+		if (w->have_gone && memcmp(w->gone, w->cur, w->key_size) == 0) {
+			memcpy(w->prev, w->cur, w->key_size);   /* an empty slot: step past it */
+			w->have_prev = true;
+			w->have_gone = false;
+			continue;
+		}
+		r = w->deleting ? bpf_map_lookup_and_delete_elem(w->fd, w->cur, w->value)
+		                : bpf_map_lookup_elem(w->fd, w->cur, w->value);
+		if (r) {
+			err = errno;
+			if (err != ENOENT) {
+				w->failed = BPFMAP_WALK_LOOKUP;
+				return -err;
+			}
+			memcpy(w->gone, w->cur, w->key_size);   /* vanished: ask again after prev */
+			w->have_gone = true;
+			continue;
+		}
+		w->have_gone = false;
+		w->taken++;
+		if (!w->deleting) {
+			memcpy(w->prev, w->cur, w->key_size);
+			w->have_prev = true;
+		}
+		return BPFMAP_WALK_ENTRY;
+	}
+}
+
 /* m:next_key([key]) --> key | nil (at the end) | nil, msg, errno */
 static int el_next_key(lua_State *L)
 {
@@ -334,56 +376,42 @@ static int el_next_key(lua_State *L)
 }
 
 /*
- * The pairs iterator: (m, previous key) --> key, value | nil.  A key that
- * vanishes between next_key and lookup is skipped by asking again for the
- * key after the same previous one (as bcc skips it), so the walk goes on
- * from where it was rather than from a key the map no longer has, which a
- * hash map would answer with its first key again.
- */
-/*
- * Stack: 1 the map, 2 the previous key (nil at the start), 3 a key whose
- * lookup just said ENOENT (or nil), 4 the value buffer.
+ * The pairs iterator: (m, previous key) --> key, value | nil.  One step of
+ * bpfmap_key_walk_next after the previous key, so a key deleted under the
+ * loop is skipped (as bcc skips it) and the walk goes on from where it was.
+ * The walk's buffers are on the C stack when small, as for lookup.
  */
 static int pairs_next(lua_State *L)
 {
 	struct mapdata *md = bpfmap_check_keyed(L, "pairs");
 	const char *prev = lua_isnoneornil(L, 2) ? NULL : check_key(L, md, 2);
-	size_t size;
-	int ncpus, err;
+	size_t ks = md->info.key_size, size;
+	struct bpfmap_key_walk w = { .fd = md->fd, .key_size = ks, .limit = -1 };
+	char small[LOOKUP_STACK_BYTES];
+	int ncpus, r;
 	char *buf;
 
-	err = bpfmap_value_layout(md, &ncpus, &size);
-	if (err)
-		return raise_fail(L, md, -err, "pairs over");
-	lua_settop(L, 2);
-	lua_pushnil(L);
-	buf = bpfmap_scratch(L, size);
-	for (;;) {
-		err = next_key(L, md, prev);
-		if (err == ENOENT)
-			return 0;
-		if (err)
-			return raise_fail(L, md, err, "pairs (next_key) over");
-		if (lua_rawequal(L, 3, -1)) {
-			/* the key after prev is still the one that was not there: an
-			 * empty slot (devmap, prog_array), not a deleted key; step past */
-			lua_replace(L, 2);
-			prev = lua_tostring(L, 2);
-			lua_pushnil(L);
-			lua_replace(L, 3);
-			continue;
-		}
-		if (bpf_map_lookup_elem(md->fd, lua_tostring(L, -1), buf) == 0) {
-			bpfmap_push_value(L, md, buf, ncpus);
-			return 2;
-		}
-		err = errno;
-		if (err != ENOENT)
-			return raise_fail(L, md, err, "pairs (lookup) over");
-		/* deleted under us: ask again after prev, since a hash map answers a
-		 * key it no longer has with its first key */
-		lua_replace(L, 3);
+	r = bpfmap_value_layout(md, &ncpus, &size);
+	if (r)
+		return raise_fail(L, md, -r, "pairs over");
+	buf = 3 * ks + size <= sizeof(small) ? small : bpfmap_scratch(L, 3 * ks + size);
+	w.prev = buf;
+	w.cur = buf + ks;
+	w.gone = buf + 2 * ks;
+	w.value = buf + 3 * ks;
+	if (prev) {
+		memcpy(w.prev, prev, ks);
+		w.have_prev = true;
 	}
+	r = bpfmap_key_walk_next(&w);
+	if (r == BPFMAP_WALK_END)
+		return 0;
+	if (r < 0)
+		return raise_fail(L, md, -r, w.failed == BPFMAP_WALK_NEXT_KEY ? "pairs (next_key) over"
+		                                                              : "pairs (lookup) over");
+	lua_pushlstring(L, w.cur, ks);
+	bpfmap_push_value(L, md, w.value, ncpus);
+	return 2;
 }
 
 /* for k, v in m:pairs() do ... end */
