@@ -224,11 +224,15 @@ static const void *check_value(lua_State *L, struct mapdata *md, int arg, int nc
  */
 #define LOOKUP_STACK_BYTES 256
 
-/* Shared by lookup and lookup_and_delete. */
-static int lookup_common(lua_State *L, const char *op, bool and_delete)
+/*
+ * The value at key (NULL for a queue or stack), pushed, or nil when there
+ * is none; taken out of the map with and_delete.  Shared by lookup,
+ * lookup_and_delete, peek and pop, which differ only in how they check
+ * their arguments.
+ */
+static int read_value(lua_State *L, struct mapdata *md, const char *key, bool and_delete,
+                      const char *op)
 {
-	struct mapdata *md = bpfmap_check_keyed(L, op);
-	const char *key = check_key(L, md, 2);
 	char small[LOOKUP_STACK_BYTES];
 	size_t size;
 	int ncpus, err, r;
@@ -250,6 +254,13 @@ static int lookup_common(lua_State *L, const char *op, bool and_delete)
 	}
 	bpfmap_push_value(L, md, buf, ncpus);
 	return 1;
+}
+
+static int lookup_common(lua_State *L, const char *op, bool and_delete)
+{
+	struct mapdata *md = bpfmap_check_keyed(L, op);
+
+	return read_value(L, md, check_key(L, md, 2), and_delete, op);
 }
 
 /* m:lookup(key) --> value | nil (missing) | nil, msg, errno */
@@ -474,23 +485,7 @@ static int el_push(lua_State *L)
 
 static int pop_or_peek(lua_State *L, const char *method, const char *op, bool pop)
 {
-	struct mapdata *md = check_keyless(L, method, false);
-	char *buf = bpfmap_scratch(L, md->info.value_size);
-	int r;
-
-	r = pop ? bpf_map_lookup_and_delete_elem(md->fd, NULL, buf)
-	        : bpf_map_lookup_elem(md->fd, NULL, buf);
-	if (r) {
-		int err = errno;
-
-		if (err == ENOENT) {
-			lua_pushnil(L);
-			return 1;
-		}
-		return fail(L, md, err, op);
-	}
-	lua_pushlstring(L, buf, md->info.value_size);
-	return 1;
+	return read_value(L, check_keyless(L, method, false), NULL, pop, op);
 }
 
 /* m:pop() --> value | nil (empty) | nil, msg, errno */
