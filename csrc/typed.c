@@ -173,6 +173,24 @@ static int lookup(lua_State *L, struct mapdata *md, const struct typed_key *k,
 	return 0;
 }
 
+/*
+ * The element's whole value in a scratch buffer left on the stack, for
+ * read and write: where the map is mmapable, a copy of the mapping (*mem
+ * then points at the element), so that the fields agree with one another
+ * as far as one copy can make them; else lookup's (*mem NULL, and lookup's
+ * 0, ENOENT or errno).
+ */
+static int load_value(lua_State *L, struct mapdata *md, const struct typed_key *k,
+                      unsigned char **mem, unsigned char **buf, int *ncpus)
+{
+	*mem = mapped(md, k);
+	if (!*mem)
+		return lookup(L, md, k, buf, ncpus);
+	*buf = bpfmap_scratch_zeroed(L, md->info.value_size);
+	memcpy(*buf, *mem, md->info.value_size);
+	return 0;
+}
+
 /* m:get(path [, key]) --> integer | boolean | list per CPU | nil | nil, msg, errno */
 static int ty_get(lua_State *L)
 {
@@ -674,21 +692,13 @@ static int ty_read(lua_State *L)
 
 	if (begin_value(L, "read", 2, &md, &k, &c, &what))
 		return 3;
-	mem = mapped(md, &k);
-	if (mem) {
-		/* a snapshot, so the decoded fields agree with one another as far
-		 * as one copy can make them */
-		buf = bpfmap_scratch_zeroed(L, md->info.value_size);
-		memcpy(buf, mem, md->info.value_size);
-	} else {
-		err = lookup(L, md, &k, &buf, &ncpus);
-		if (err == ENOENT) {
-			lua_pushnil(L);
-			return 1;
-		}
-		if (err)
-			return bpfmap_fail(L, err, "%s", what);
+	err = load_value(L, md, &k, &mem, &buf, &ncpus);
+	if (err == ENOENT) {
+		lua_pushnil(L);
+		return 1;
 	}
+	if (err)
+		return bpfmap_fail(L, err, "%s", what);
 	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
@@ -1098,27 +1108,21 @@ static int ty_write(lua_State *L)
 	}
 	lua_pushnil(L);
 	c.spans_idx = lua_gettop(L);
-	mem = mapped(md, &k);
-	if (mem) {
-		buf = bpfmap_scratch_zeroed(L, md->info.value_size);
-		memcpy(buf, mem, md->info.value_size);
-	} else {
-		err = lookup(L, md, &k, &buf, &ncpus);
-		if (err == ENOENT && !k.has_index) {
-			/* a new key: the fields not given are zero */
-			flags = BPF_NOEXIST;
-		} else if (err == ENOENT) {
-			return bpfmap_fail_msg(L, ENOENT, lua_pushfstring(L, "%s: no element at index %I "
-			                       "(max_entries %I); nothing written", what,
-			                       (lua_Integer)k.index, (lua_Integer)md->info.max_entries));
-		} else if (err) {
-			return bpfmap_fail(L, err, "%s: lookup", what);
-		}
-		if (err == ENOENT && bpfmap_is_percpu(md))
-			memset(buf, 0, bpfmap_value_stride(md) * (size_t)ncpus);
-		else if (err == ENOENT)
-			memset(buf, 0, md->info.value_size);
+	err = load_value(L, md, &k, &mem, &buf, &ncpus);
+	if (err == ENOENT && !k.has_index) {
+		/* a new key: the fields not given are zero */
+		flags = BPF_NOEXIST;
+	} else if (err == ENOENT) {
+		return bpfmap_fail_msg(L, ENOENT, lua_pushfstring(L, "%s: no element at index %I "
+		                       "(max_entries %I); nothing written", what,
+		                       (lua_Integer)k.index, (lua_Integer)md->info.max_entries));
+	} else if (err) {
+		return bpfmap_fail(L, err, "%s: lookup", what);
 	}
+	if (err == ENOENT && bpfmap_is_percpu(md))
+		memset(buf, 0, bpfmap_value_stride(md) * (size_t)ncpus);
+	else if (err == ENOENT)
+		memset(buf, 0, md->info.value_size);
 	top = lua_gettop(L);
 	for (i = 0; i < ncpus; i++) {
 		int idx = 2;
