@@ -95,6 +95,9 @@ void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what);
  * arg for any other key.  A number key is refused without lua_tolstring,
  * which would turn it into a string in place and derail lua_next. */
 int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[]);
+/* Raise "unknown <noun> '<key>'" against arg for a key of the table at arg
+ * (an absolute index) not in names. */
+void bpfmap_check_keys(lua_State *L, int arg, const char *const names[], const char *noun);
 /* Whether an options table was given at arg: false for none or nil;
  * otherwise raises unless it is a table whose keys are all in names. */
 bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[]);

@@ -262,7 +262,7 @@ int bpfmap_check_option(lua_State *L, int arg, const char *def, const char *cons
 	return bpfmap_arg_error(L, arg, "invalid option '%s'", bpfmap_show(L, arg));
 }
 
-int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[])
+static int key_index(lua_State *L, int arg, int key, const char *const names[], const char *noun)
 {
 	int i;
 
@@ -270,7 +270,21 @@ int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[])
 		for (i = 0; names[i]; i++)
 			if (bpfmap_is_string(L, key, names[i]))
 				return i;
-	return bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, key));
+	return bpfmap_arg_error(L, arg, "unknown %s '%s'", noun, bpfmap_show(L, key));
+}
+
+int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[])
+{
+	return key_index(L, arg, key, names, "option");
+}
+
+void bpfmap_check_keys(lua_State *L, int arg, const char *const names[], const char *noun)
+{
+	lua_pushnil(L);
+	while (lua_next(L, arg)) {
+		lua_pop(L, 1);
+		key_index(L, arg, -1, names, noun);
+	}
 }
 
 bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[])
@@ -278,11 +292,7 @@ bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[])
 	if (lua_isnoneornil(L, arg))
 		return false;
 	luaL_checktype(L, arg, LUA_TTABLE);
-	lua_pushnil(L);
-	while (lua_next(L, arg)) {
-		lua_pop(L, 1);
-		bpfmap_opt_index(L, arg, -1, names);
-	}
+	bpfmap_check_keys(L, arg, names, "option");
 	return true;
 }
 
