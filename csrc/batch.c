@@ -100,12 +100,6 @@ static __u32 default_batch(const struct layout *lay)
 	return per >= BATCH_BYTES ? 1 : (__u32)(BATCH_BYTES / (per ? per : 1));
 }
 
-/* An uninitialised buffer of n bytes on the stack (never a zero-byte one). */
-static char *scratch(lua_State *L, size_t n)
-{
-	return lua_newuserdatauv(L, n ? n : 1, 0);
-}
-
 /* The failure of op on md; ENOTSUPP, which strerror does not know, is
  * explained.  `after` is appended to the object's description. */
 static int batch_fail(lua_State *L, const struct mapdata *md, int err, enum batch_op op,
@@ -123,6 +117,8 @@ static int batch_fail(lua_State *L, const struct mapdata *md, int err, enum batc
 
 /* ---- reading: lookup_batch, lookup_and_delete_batch ---- */
 
+static const char *const lookup_opts[] = { "batch_size", NULL };
+
 /* opts at arg: nil, or { batch_size = n }; returns the batch size. */
 static __u32 check_lookup_opts(lua_State *L, int arg, const struct mapdata *md,
                                const struct layout *lay)
@@ -131,19 +127,9 @@ static __u32 check_lookup_opts(lua_State *L, int arg, const struct mapdata *md,
 	__u32 batch = default_batch(lay);
 	__u32 cap = md->info.max_entries ? md->info.max_entries : 1;
 
-	if (!lua_isnoneornil(L, arg)) {
-		luaL_checktype(L, arg, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, arg)) {
-			lua_pop(L, 1);
-			/* the type first: bpfmap_is_string would turn a number key into
-			 * a string under lua_next */
-			if (lua_type(L, -1) != LUA_TSTRING || !bpfmap_is_string(L, -1, "batch_size"))
-				bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -1));
-		}
-		if (bpfmap_opt_field_int(L, arg, "batch_size", 1, UINT32_MAX, &v))
-			batch = (__u32)v;
-	}
+	if (bpfmap_check_opt_keys(L, arg, lookup_opts) &&
+	    bpfmap_opt_field_int(L, arg, "batch_size", 1, UINT32_MAX, &v))
+		batch = (__u32)v;
 	/* a call never returns more than the map holds */
 	return batch < cap ? batch : cap;
 }
@@ -182,60 +168,38 @@ static int walk_fail(lua_State *L, struct walk *w, int err)
 }
 
 /*
- * Element by element: get_next_key then lookup (or lookup_and_delete).  A
- * key that vanishes in between is skipped by asking again for the key after
- * the same previous one, as pairs does.  If that gives the same key again,
- * the key is a slot get_next_key lists and lookup calls empty (a devmap's
- * unset entries): the walk steps past it instead of asking forever.  While
- * deleting, the walk goes on from the same previous key (the keys it took
- * are gone) and stops after max_entries, so a program refilling the map
- * cannot keep it going forever.
+ * Element by element, with bpfmap_key_walk_next (get_next_key, then lookup
+ * or lookup_and_delete), which skips keys that vanish and steps past empty
+ * slots as pairs does.  While deleting, the walk stops after max_entries,
+ * so a program refilling the map cannot keep it going forever.
  */
 static int walk_elements(lua_State *L, struct walk *w)
 {
 	struct mapdata *md = w->md;
-	bool deleting = w->op == OP_LOOKUP_AND_DELETE;
 	size_t ks = w->lay.key_size;
-	char *prev = scratch(L, ks);
-	char *cur = scratch(L, ks);
-	char *gone = scratch(L, ks);
-	char *value = scratch(L, w->lay.value_bytes);
-	bool have_prev = false, have_gone = false;
-	int r, err;
+	struct bpfmap_key_walk kw = {
+		.fd = md->fd,
+		.key_size = ks,
+		.prev = bpfmap_scratch(L, ks),
+		.cur = bpfmap_scratch(L, ks),
+		.gone = bpfmap_scratch(L, ks),
+		.value = bpfmap_scratch(L, w->lay.value_bytes),
+		.deleting = w->op == OP_LOOKUP_AND_DELETE,
+		.limit = -1,
+	};
+	int r;
 
 	for (;;) {
 		/* (a map without max_entries, such as a cgroup storage, has no bound) */
-		if (deleting && md->info.max_entries && w->n >= (lua_Integer)md->info.max_entries)
+		if (kw.deleting && md->info.max_entries && w->n >= (lua_Integer)md->info.max_entries)
 			break;
 		bpfmap_log_clear();
-		if (bpf_map_get_next_key(md->fd, have_prev ? prev : NULL, cur)) {
-			err = errno;
-			if (err == ENOENT)
-				break;
-			return walk_fail(L, w, err);
-		}
-		if (have_gone && memcmp(gone, cur, ks) == 0) {
-			memcpy(prev, cur, ks);   /* an empty slot: step past it */
-			have_prev = true;
-			have_gone = false;
-			continue;
-		}
-		r = deleting ? bpf_map_lookup_and_delete_elem(md->fd, cur, value)
-		             : bpf_map_lookup_elem(md->fd, cur, value);
-		if (r) {
-			err = errno;
-			if (err != ENOENT)
-				return walk_fail(L, w, err);
-			memcpy(gone, cur, ks);   /* vanished: ask again after prev */
-			have_gone = true;
-			continue;
-		}
-		have_gone = false;
-		push_entry(L, w, cur, value);
-		if (!deleting) {
-			memcpy(prev, cur, ks);
-			have_prev = true;
-		}
+		r = bpfmap_key_walk_next(&kw);
+		if (r == BPFMAP_WALK_END)
+			break;
+		if (r < 0)
+			return walk_fail(L, w, -r);
+		push_entry(L, w, kw.cur, kw.value);
 	}
 	lua_pushvalue(L, w->keys_tab);
 	lua_pushvalue(L, w->values_tab);
@@ -253,11 +217,11 @@ static int walk_batches(lua_State *L, struct walk *w, __u32 batch)
 {
 	struct mapdata *md = w->md;
 	size_t tok_size = w->lay.key_size > 8 ? w->lay.key_size : 8;
-	char *tok_in = scratch(L, tok_size);
-	char *tok_out = scratch(L, tok_size);
+	char *tok_in = bpfmap_scratch(L, tok_size);
+	char *tok_out = bpfmap_scratch(L, tok_size);
 	int bufs = lua_gettop(L) + 1;   /* the keys and values buffers */
-	char *keys = scratch(L, (size_t)batch * w->lay.key_size);
-	char *values = scratch(L, (size_t)batch * w->lay.value_bytes);
+	char *keys = bpfmap_scratch(L, (size_t)batch * w->lay.key_size);
+	char *values = bpfmap_scratch(L, (size_t)batch * w->lay.value_bytes);
 	__u32 cap = md->info.max_entries ? md->info.max_entries : 1;
 	bool first = true;
 	int eintr = 0;
@@ -284,8 +248,8 @@ static int walk_batches(lua_State *L, struct walk *w, __u32 batch)
 			if (err == ENOSPC && batch < cap) {
 				batch = batch > cap / 2 ? cap : batch * 2;
 				lua_settop(L, bufs - 1);
-				keys = scratch(L, (size_t)batch * w->lay.key_size);
-				values = scratch(L, (size_t)batch * w->lay.value_bytes);
+				keys = bpfmap_scratch(L, (size_t)batch * w->lay.key_size);
+				values = bpfmap_scratch(L, (size_t)batch * w->lay.value_bytes);
 				continue;
 			}
 			if (first && batch_missing(md, w->op, err)) {
@@ -439,14 +403,14 @@ static int bt_update_batch(lua_State *L)
 		return batch_fail(L, md, -err, OP_UPDATE, "");
 	lua_settop(L, 4);
 	check_keys(L, md, 2, n);
-	pack_values(L, md, &lay, 3, 1, (__u32)n, scratch(L, lay.value_bytes), true);
+	pack_values(L, md, &lay, 3, 1, (__u32)n, bpfmap_scratch(L, lay.value_bytes), true);
 	lua_settop(L, 4);
 
 	chunk = default_batch(&lay);
 	if ((lua_Integer)chunk > n)
 		chunk = (__u32)(n > 0 ? n : 1);
-	keys = scratch(L, (size_t)chunk * lay.key_size);
-	values = scratch(L, (size_t)chunk * lay.value_bytes);
+	keys = bpfmap_scratch(L, (size_t)chunk * lay.key_size);
+	values = bpfmap_scratch(L, (size_t)chunk * lay.value_bytes);
 	for (from = 1; from <= n; from += chunk) {
 		__u32 count = n - from + 1 < (lua_Integer)chunk ? (__u32)(n - from + 1) : chunk, i;
 
@@ -509,7 +473,7 @@ static int bt_delete_batch(lua_State *L)
 		chunk = 1;
 	if ((lua_Integer)chunk > n)
 		chunk = (__u32)(n > 0 ? n : 1);
-	keys = scratch(L, (size_t)chunk * lay.key_size);
+	keys = bpfmap_scratch(L, (size_t)chunk * lay.key_size);
 	for (from = 1; from <= n; from += chunk) {
 		__u32 count = n - from + 1 < (lua_Integer)chunk ? (__u32)(n - from + 1) : chunk;
 		__u32 at = 0;   /* keys of this chunk already dealt with */

@@ -59,6 +59,20 @@ lua_Integer bpfmap_check_range(lua_State *L, int arg, const char *what,
 bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
                           lua_Integer lo, lua_Integer hi, lua_Integer *out);
 /*
+ * Scratch memory owned by a userdata pushed on the stack, so that a raise
+ * cannot leak it: size bytes (never a zero-byte block), uninitialised, or
+ * zero-filled for callers that read back parts they did not write.
+ */
+void *bpfmap_scratch(lua_State *L, size_t size);
+void *bpfmap_scratch_zeroed(lua_State *L, size_t size);
+/*
+ * A field of a table argument: NULL when absent (nil), else a string, which
+ * stays on the stack (an __index metamethod may have made a string nothing
+ * else holds).  With len, any bytes, their count in *len (0 when absent);
+ * without, a C string, refused if it holds a NUL byte.
+ */
+const char *bpfmap_opt_field_string(lua_State *L, int tab, const char *key, size_t *len);
+/*
  * Register the metatable on top of the stack under a light-userdata key as
  * well, and test a value against it: a pointer-keyed registry lookup is much
  * cheaper than luaL_testudata's by-name one, which matters on warm paths.
@@ -76,6 +90,17 @@ int bpfmap_check_option(lua_State *L, int arg, const char *def, const char *cons
 /* Raise "<what>, not a table keyed by K" unless the table at idx has only
  * the keys 1..#t. */
 void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what);
+/* The index in names (NULL-terminated) of the option key at stack index
+ * key, which lua_next left there; raises "unknown option '<key>'" against
+ * arg for any other key.  A number key is refused without lua_tolstring,
+ * which would turn it into a string in place and derail lua_next. */
+int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[]);
+/* Raise "unknown <noun> '<key>'" against arg for a key of the table at arg
+ * (an absolute index) not in names. */
+void bpfmap_check_keys(lua_State *L, int arg, const char *const names[], const char *noun);
+/* Whether an options table was given at arg: false for none or nil;
+ * otherwise raises unless it is a table whose keys are all in names. */
+bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[]);
 /* Raise "bad argument #arg (<what>: <msg>)" */
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...);
 /* A string argument free of embedded NULs, named in errors as `what`. */

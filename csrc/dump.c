@@ -107,6 +107,9 @@ struct dump_opts {
 	bool compact;
 };
 
+enum { DUMP_OPT_LIMIT, DUMP_OPT_COMPACT };
+static const char *const dump_opt_names[] = { "limit", "compact", NULL };
+
 static void read_opts(lua_State *L, int arg, struct dump_opts *o)
 {
 	o->limit = -1;
@@ -116,21 +119,15 @@ static void read_opts(lua_State *L, int arg, struct dump_opts *o)
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, arg)) {
-		/* a number key must not reach lua_tolstring: it would turn into a
-		 * string in place and derail lua_next */
-		if (lua_type(L, -2) != LUA_TSTRING)
-			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
-		if (bpfmap_is_string(L, -2, "limit")) {
+		if (bpfmap_opt_index(L, arg, -2, dump_opt_names) == DUMP_OPT_LIMIT) {
 			lua_pop(L, 1);
 			bpfmap_opt_field_int(L, arg, "limit", 0, LUA_MAXINTEGER, &o->limit);
-		} else if (bpfmap_is_string(L, -2, "compact")) {
+		} else {
 			if (lua_type(L, -1) != LUA_TBOOLEAN)
 				bpfmap_arg_error(L, arg, "compact must be a boolean, got %s",
 				                 luaL_typename(L, -1));
 			o->compact = lua_toboolean(L, -1);
 			lua_pop(L, 1);
-		} else {
-			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
 		}
 	}
 }
@@ -138,14 +135,13 @@ static void read_opts(lua_State *L, int arg, struct dump_opts *o)
 /* Everything the walk needs, set up before it so that it calls no Lua. */
 struct dumper {
 	const struct bpf_map_info *info;
-	int fd;
 	const struct btf *btf;        /* NULL: hex only */
 	struct btf_dump *bd;
 	struct text *out;
 	struct dump_opts o;
 	int ncpus;                    /* 1 unless per-CPU */
 	size_t stride;                /* bytes per CPU in a per-CPU value */
-	char *key, *next, *missing, *value;
+	struct bpfmap_key_walk walk;  /* its cur and value: the entry to format */
 	/* on failure: what failed, for the message */
 	char step[160];
 };
@@ -308,7 +304,7 @@ static int add_entry(struct dumper *d, bool first)
 
 	if (!first && !d->o.compact)
 		text_add(d->out, "\n");
-	r = add_part(d, "key", d->info->btf_key_type_id, d->key, d->info->key_size);
+	r = add_part(d, "key", d->info->btf_key_type_id, d->walk.cur, d->info->key_size);
 	if (r)
 		return r;
 	for (cpu = 0; cpu < d->ncpus; cpu++) {
@@ -318,7 +314,7 @@ static int add_entry(struct dumper *d, bool first)
 		else
 			snprintf(label, sizeof(label), "value");
 		r = add_part(d, label, d->info->btf_value_type_id,
-		             d->value + (size_t)cpu * d->stride, d->info->value_size);
+		             (char *)d->walk.value + (size_t)cpu * d->stride, d->info->value_size);
 		if (r)
 			return r;
 	}
@@ -327,61 +323,40 @@ static int add_entry(struct dumper *d, bool first)
 }
 
 /*
- * Walk the map with get_next_key and lookup.  A key that vanishes between
- * the two is skipped by asking again for the key after the same previous
- * one, as pairs() does: a hash map asked for the key after a missing one
- * would start again from its first.  When it answers the same key again,
- * that key is an empty slot (of a prog_array, an array of maps, ...) that
- * get_next_key lists and lookup never finds: the walk steps over it, or it
- * would ask forever.  0 or -errno with d->step naming what failed.
+ * Walk the map with bpfmap_key_walk_next, which skips keys that vanish and
+ * steps past empty slots as pairs does, formatting each entry.  0 or
+ * -errno with d->step naming what failed.
  */
 static int walk(struct dumper *d)
 {
-	lua_Integer shown = 0;
-	bool have_prev = false, retried = false;
+	struct bpfmap_key_walk *w = &d->walk;
 	char hex[64];
-	int err;
+	int r;
 
 	for (;;) {
-		if (bpf_map_get_next_key(d->fd, have_prev ? d->key : NULL, d->next)) {
-			err = errno;
-			if (err == ENOENT)
-				return 0;
-			snprintf(d->step, sizeof(d->step), "next_key");
-			return -err;
-		}
-		if (d->o.limit >= 0 && shown == d->o.limit) {
+		r = bpfmap_key_walk_next(w);
+		if (r == BPFMAP_WALK_END)
+			return 0;
+		if (r == BPFMAP_WALK_MORE) {
 			text_add(d->out, "%s... more entries not shown (limit %lld)\n",
-			         d->o.compact || shown == 0 ? "" : "\n", (long long)d->o.limit);
+			         d->o.compact || w->taken == 0 ? "" : "\n", (long long)d->o.limit);
 			return d->out->err ? -d->out->err : 0;
 		}
-		if (bpf_map_lookup_elem(d->fd, d->next, d->value)) {
-			err = errno;
-			if (err == ENOENT) {
-				if (retried && !memcmp(d->missing, d->next, d->info->key_size)) {
-					memcpy(d->key, d->next, d->info->key_size);
-					have_prev = true;
-					retried = false;
-				} else {
-					memcpy(d->missing, d->next, d->info->key_size);
-					retried = true;
-				}
-				continue;
+		if (r < 0) {
+			if (w->failed == BPFMAP_WALK_NEXT_KEY) {
+				snprintf(d->step, sizeof(d->step), "next_key");
+			} else {
+				key_hex(d, (unsigned char *)w->cur, hex, sizeof(hex));
+				snprintf(d->step, sizeof(d->step), "lookup key %s", hex);
 			}
-			key_hex(d, (unsigned char *)d->next, hex, sizeof(hex));
-			snprintf(d->step, sizeof(d->step), "lookup key %s", hex);
-			return -err;
+			return r;
 		}
-		memcpy(d->key, d->next, d->info->key_size);
-		have_prev = true;
-		retried = false;
-		err = add_entry(d, shown == 0);
-		if (err) {
-			key_hex(d, (unsigned char *)d->key, hex, sizeof(hex));
+		r = add_entry(d, w->taken == 1);
+		if (r) {
+			key_hex(d, (unsigned char *)w->cur, hex, sizeof(hex));
 			snprintf(d->step, sizeof(d->step), "format entry of key %s", hex);
-			return err;
+			return r;
 		}
-		shown++;
 	}
 }
 
@@ -399,17 +374,19 @@ static int dump(lua_State *L)
 	read_opts(L, 2, &d.o);
 	lua_settop(L, 1);
 	d.info = &md->info;
-	d.fd = md->fd;
 	err = bpfmap_value_layout(md, &d.ncpus, &vsize);
 	if (err)
 		return bpfmap_fail(L, -err, "dump map '%s' (id %I): possible CPUs",
 		                   md->info.name, (lua_Integer)md->info.id);
 	d.stride = vsize / (size_t)d.ncpus;   /* per CPU: round_up(value_size, 8) */
 	/* scratch buffers and the text, all owned by Lua values on the stack */
-	d.key = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
-	d.next = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
-	d.missing = lua_newuserdatauv(L, md->info.key_size ? md->info.key_size : 1, 0);
-	d.value = lua_newuserdatauv(L, vsize ? vsize : 1, 0);
+	d.walk.fd = md->fd;
+	d.walk.key_size = md->info.key_size;
+	d.walk.prev = bpfmap_scratch(L, md->info.key_size);
+	d.walk.cur = bpfmap_scratch(L, md->info.key_size);
+	d.walk.gone = bpfmap_scratch(L, md->info.key_size);
+	d.walk.value = bpfmap_scratch(L, vsize);
+	d.walk.limit = d.o.limit;
 	d.out = new_text(L);
 
 	/* the map's BTF from the per-state cache (btf_cache.c): a REPL's

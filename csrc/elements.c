@@ -212,15 +212,9 @@ static const void *check_value(lua_State *L, struct mapdata *md, int arg, int nc
 
 	if (!bpfmap_is_percpu(md))
 		return bpfmap_check_bytes(L, arg, arg, "value", 0, md->info.value_size);
-	buf = lua_newuserdatauv(L, size ? size : 1, 0);
+	buf = bpfmap_scratch(L, size);
 	bpfmap_pack_percpu(L, md, arg, arg, "value", 0, ncpus, buf);
 	return buf;
-}
-
-/* A scratch buffer of size bytes on the stack (never a zero-byte one). */
-static char *scratch(lua_State *L, size_t size)
-{
-	return lua_newuserdatauv(L, size ? size : 1, 0);
 }
 
 /*
@@ -230,11 +224,15 @@ static char *scratch(lua_State *L, size_t size)
  */
 #define LOOKUP_STACK_BYTES 256
 
-/* Shared by lookup and lookup_and_delete. */
-static int lookup_common(lua_State *L, const char *op, bool and_delete)
+/*
+ * The value at key (NULL for a queue or stack), pushed, or nil when there
+ * is none; taken out of the map with and_delete.  Shared by lookup,
+ * lookup_and_delete, peek and pop, which differ only in how they check
+ * their arguments.
+ */
+static int read_value(lua_State *L, struct mapdata *md, const char *key, bool and_delete,
+                      const char *op)
 {
-	struct mapdata *md = bpfmap_check_keyed(L, op);
-	const char *key = check_key(L, md, 2);
 	char small[LOOKUP_STACK_BYTES];
 	size_t size;
 	int ncpus, err, r;
@@ -243,7 +241,7 @@ static int lookup_common(lua_State *L, const char *op, bool and_delete)
 	err = bpfmap_value_layout(md, &ncpus, &size);
 	if (err)
 		return fail(L, md, -err, op);
-	buf = size <= sizeof(small) ? small : scratch(L, size);
+	buf = size <= sizeof(small) ? small : bpfmap_scratch(L, size);
 	r = and_delete ? bpf_map_lookup_and_delete_elem(md->fd, key, buf)
 	               : bpf_map_lookup_elem(md->fd, key, buf);
 	if (r) {
@@ -256,6 +254,13 @@ static int lookup_common(lua_State *L, const char *op, bool and_delete)
 	}
 	bpfmap_push_value(L, md, buf, ncpus);
 	return 1;
+}
+
+static int lookup_common(lua_State *L, const char *op, bool and_delete)
+{
+	struct mapdata *md = bpfmap_check_keyed(L, op);
+
+	return read_value(L, md, check_key(L, md, 2), and_delete, op);
 }
 
 /* m:lookup(key) --> value | nil (missing) | nil, msg, errno */
@@ -310,7 +315,7 @@ static int el_delete(lua_State *L)
  */
 static int next_key(lua_State *L, struct mapdata *md, const char *key)
 {
-	char *buf = scratch(L, md->info.key_size);
+	char *buf = bpfmap_scratch(L, md->info.key_size);
 	int err;
 
 	if (bpf_map_get_next_key(md->fd, key, buf)) {
@@ -321,6 +326,48 @@ static int next_key(lua_State *L, struct mapdata *md, const char *key)
 	lua_pushlstring(L, buf, md->info.key_size);
 	lua_remove(L, -2);
 	return 0;
+}
+
+int bpfmap_key_walk_next(struct bpfmap_key_walk *w)
+{
+	int r, err;
+
+	for (;;) {
+		if (bpf_map_get_next_key(w->fd, w->have_prev ? w->prev : NULL, w->cur)) {
+			err = errno;
+			if (err == ENOENT)
+				return BPFMAP_WALK_END;
+			w->failed = BPFMAP_WALK_NEXT_KEY;
+			return -err;
+		}
+		if (w->limit >= 0 && w->taken == w->limit)
+			return BPFMAP_WALK_MORE;
+		if (w->have_gone && memcmp(w->gone, w->cur, w->key_size) == 0) {
+			memcpy(w->prev, w->cur, w->key_size);   /* an empty slot: step past it */
+			w->have_prev = true;
+			w->have_gone = false;
+			continue;
+		}
+		r = w->deleting ? bpf_map_lookup_and_delete_elem(w->fd, w->cur, w->value)
+		                : bpf_map_lookup_elem(w->fd, w->cur, w->value);
+		if (r) {
+			err = errno;
+			if (err != ENOENT) {
+				w->failed = BPFMAP_WALK_LOOKUP;
+				return -err;
+			}
+			memcpy(w->gone, w->cur, w->key_size);   /* vanished: ask again after prev */
+			w->have_gone = true;
+			continue;
+		}
+		w->have_gone = false;
+		w->taken++;
+		if (!w->deleting) {
+			memcpy(w->prev, w->cur, w->key_size);
+			w->have_prev = true;
+		}
+		return BPFMAP_WALK_ENTRY;
+	}
 }
 
 /* m:next_key([key]) --> key | nil (at the end) | nil, msg, errno */
@@ -340,56 +387,42 @@ static int el_next_key(lua_State *L)
 }
 
 /*
- * The pairs iterator: (m, previous key) --> key, value | nil.  A key that
- * vanishes between next_key and lookup is skipped by asking again for the
- * key after the same previous one (as bcc skips it), so the walk goes on
- * from where it was rather than from a key the map no longer has, which a
- * hash map would answer with its first key again.
- */
-/*
- * Stack: 1 the map, 2 the previous key (nil at the start), 3 a key whose
- * lookup just said ENOENT (or nil), 4 the value buffer.
+ * The pairs iterator: (m, previous key) --> key, value | nil.  One step of
+ * bpfmap_key_walk_next after the previous key, so a key deleted under the
+ * loop is skipped (as bcc skips it) and the walk goes on from where it was.
+ * The walk's buffers are on the C stack when small, as for lookup.
  */
 static int pairs_next(lua_State *L)
 {
 	struct mapdata *md = bpfmap_check_keyed(L, "pairs");
 	const char *prev = lua_isnoneornil(L, 2) ? NULL : check_key(L, md, 2);
-	size_t size;
-	int ncpus, err;
+	size_t ks = md->info.key_size, size;
+	struct bpfmap_key_walk w = { .fd = md->fd, .key_size = ks, .limit = -1 };
+	char small[LOOKUP_STACK_BYTES];
+	int ncpus, r;
 	char *buf;
 
-	err = bpfmap_value_layout(md, &ncpus, &size);
-	if (err)
-		return raise_fail(L, md, -err, "pairs over");
-	lua_settop(L, 2);
-	lua_pushnil(L);
-	buf = scratch(L, size);
-	for (;;) {
-		err = next_key(L, md, prev);
-		if (err == ENOENT)
-			return 0;
-		if (err)
-			return raise_fail(L, md, err, "pairs (next_key) over");
-		if (lua_rawequal(L, 3, -1)) {
-			/* the key after prev is still the one that was not there: an
-			 * empty slot (devmap, prog_array), not a deleted key; step past */
-			lua_replace(L, 2);
-			prev = lua_tostring(L, 2);
-			lua_pushnil(L);
-			lua_replace(L, 3);
-			continue;
-		}
-		if (bpf_map_lookup_elem(md->fd, lua_tostring(L, -1), buf) == 0) {
-			bpfmap_push_value(L, md, buf, ncpus);
-			return 2;
-		}
-		err = errno;
-		if (err != ENOENT)
-			return raise_fail(L, md, err, "pairs (lookup) over");
-		/* deleted under us: ask again after prev, since a hash map answers a
-		 * key it no longer has with its first key */
-		lua_replace(L, 3);
+	r = bpfmap_value_layout(md, &ncpus, &size);
+	if (r)
+		return raise_fail(L, md, -r, "pairs over");
+	buf = 3 * ks + size <= sizeof(small) ? small : bpfmap_scratch(L, 3 * ks + size);
+	w.prev = buf;
+	w.cur = buf + ks;
+	w.gone = buf + 2 * ks;
+	w.value = buf + 3 * ks;
+	if (prev) {
+		memcpy(w.prev, prev, ks);
+		w.have_prev = true;
 	}
+	r = bpfmap_key_walk_next(&w);
+	if (r == BPFMAP_WALK_END)
+		return 0;
+	if (r < 0)
+		return raise_fail(L, md, -r, w.failed == BPFMAP_WALK_NEXT_KEY ? "pairs (next_key) over"
+		                                                              : "pairs (lookup) over");
+	lua_pushlstring(L, w.cur, ks);
+	bpfmap_push_value(L, md, w.value, ncpus);
+	return 2;
 }
 
 /* for k, v in m:pairs() do ... end */
@@ -452,23 +485,7 @@ static int el_push(lua_State *L)
 
 static int pop_or_peek(lua_State *L, const char *method, const char *op, bool pop)
 {
-	struct mapdata *md = check_keyless(L, method, false);
-	char *buf = scratch(L, md->info.value_size);
-	int r;
-
-	r = pop ? bpf_map_lookup_and_delete_elem(md->fd, NULL, buf)
-	        : bpf_map_lookup_elem(md->fd, NULL, buf);
-	if (r) {
-		int err = errno;
-
-		if (err == ENOENT) {
-			lua_pushnil(L);
-			return 1;
-		}
-		return fail(L, md, err, op);
-	}
-	lua_pushlstring(L, buf, md->info.value_size);
-	return 1;
+	return read_value(L, check_keyless(L, method, false), NULL, pop, op);
 }
 
 /* m:pop() --> value | nil (empty) | nil, msg, errno */
@@ -493,7 +510,7 @@ static int el_peek(lua_State *L)
 		return pop_or_peek(L, "peek", "peek at", false);
 	value = bpfmap_check_bytes(L, 2, 2, "value", 0, md->info.value_size);
 	/* a copy: the kernel is handed a writable buffer, never a Lua string */
-	buf = scratch(L, md->info.value_size);
+	buf = bpfmap_scratch(L, md->info.value_size);
 	memcpy(buf, value, md->info.value_size);
 	if (bpf_map_lookup_elem(md->fd, NULL, buf) == 0) {
 		lua_pushboolean(L, 1);

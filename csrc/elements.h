@@ -51,4 +51,42 @@ void bpfmap_push_value(lua_State *L, const struct mapdata *md, const char *buf, 
 void bpfmap_pack_percpu(lua_State *L, const struct mapdata *md, int arg, int idx, const char *what,
                         lua_Integer index, int ncpus, char *dst);
 
+/*
+ * A walk over a map's entries with get_next_key and lookup, shared by pairs,
+ * the element-by-element fallback of lookup_batch and dump, so that all
+ * three step over what changes under them alike.  A key that vanishes
+ * between the two calls is skipped by asking again for the key after the
+ * same previous one: a hash map asked for the key after one it no longer
+ * has would start again from its first.  When it answers the same key
+ * again, that key is an empty slot (of a devmap, a prog_array, ...) that
+ * get_next_key lists and lookup never finds: the walk steps past it, or it
+ * would ask forever.  No Lua calls: the buffers are the caller's.
+ */
+struct bpfmap_key_walk {
+	int fd;
+	size_t key_size;
+	char *prev, *cur, *gone;   /* key_size bytes each */
+	void *value;               /* bpfmap_value_layout's size */
+	/* lookup_and_delete: the entries taken are gone, so the walk goes on
+	 * from the same previous key (the start, unless it stepped past an
+	 * empty slot) */
+	bool deleting;
+	lua_Integer limit;         /* -1, or how many entries to give at most */
+	bool have_prev;            /* false: from the first key; else after prev */
+	bool have_gone;            /* gone holds the key lookup last missed */
+	lua_Integer taken;         /* entries given so far */
+	enum bpfmap_walk_step { BPFMAP_WALK_NEXT_KEY, BPFMAP_WALK_LOOKUP } failed;
+};
+
+enum { BPFMAP_WALK_ENTRY, BPFMAP_WALK_END, BPFMAP_WALK_MORE };
+
+/*
+ * The next entry: BPFMAP_WALK_ENTRY with its key in cur and its value in
+ * value (and, unless deleting, cur copied to prev); BPFMAP_WALK_END when
+ * get_next_key says there is none; BPFMAP_WALK_MORE when limit entries were
+ * given and get_next_key has another key; or a negative errno with the call
+ * that failed in failed (cur holds the key a failed lookup was of).
+ */
+int bpfmap_key_walk_next(struct bpfmap_key_walk *w);
+
 #endif

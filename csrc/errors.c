@@ -138,6 +138,41 @@ bool bpfmap_opt_field_int(lua_State *L, int tab, const char *key,
 	return true;
 }
 
+void *bpfmap_scratch(lua_State *L, size_t size)
+{
+	return lua_newuserdatauv(L, size ? size : 1, 0);
+}
+
+void *bpfmap_scratch_zeroed(lua_State *L, size_t size)
+{
+	void *p = bpfmap_scratch(L, size);
+
+	memset(p, 0, size ? size : 1);
+	return p;
+}
+
+const char *bpfmap_opt_field_string(lua_State *L, int tab, const char *key, size_t *len)
+{
+	const char *s = NULL;
+	size_t n = 0;
+
+	switch (lua_getfield(L, tab, key)) {
+	case LUA_TNIL:
+		break;
+	case LUA_TSTRING:
+		s = lua_tolstring(L, -1, &n);
+		if (!len && strlen(s) != n)
+			bpfmap_arg_error(L, tab, "field '%s' contains a NUL byte", key);
+		break;
+	default:
+		bpfmap_arg_error(L, tab, "field '%s' must be a string, got %s", key,
+		                 luaL_typename(L, -1));
+	}
+	if (len)
+		*len = n;
+	return s;
+}
+
 const char *bpfmap_check_path_arg(lua_State *L, int arg, const char *what)
 {
 	size_t len;
@@ -225,6 +260,40 @@ int bpfmap_check_option(lua_State *L, int arg, const char *def, const char *cons
 		if (bpfmap_is_string(L, arg, list[i]))
 			return i;
 	return bpfmap_arg_error(L, arg, "invalid option '%s'", bpfmap_show(L, arg));
+}
+
+static int key_index(lua_State *L, int arg, int key, const char *const names[], const char *noun)
+{
+	int i;
+
+	if (lua_type(L, key) == LUA_TSTRING)
+		for (i = 0; names[i]; i++)
+			if (bpfmap_is_string(L, key, names[i]))
+				return i;
+	return bpfmap_arg_error(L, arg, "unknown %s '%s'", noun, bpfmap_show(L, key));
+}
+
+int bpfmap_opt_index(lua_State *L, int arg, int key, const char *const names[])
+{
+	return key_index(L, arg, key, names, "option");
+}
+
+void bpfmap_check_keys(lua_State *L, int arg, const char *const names[], const char *noun)
+{
+	lua_pushnil(L);
+	while (lua_next(L, arg)) {
+		lua_pop(L, 1);
+		key_index(L, arg, -1, names, noun);
+	}
+}
+
+bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[])
+{
+	if (lua_isnoneornil(L, arg))
+		return false;
+	luaL_checktype(L, arg, LUA_TTABLE);
+	bpfmap_check_keys(L, arg, names, "option");
+	return true;
 }
 
 void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what)

@@ -169,3 +169,14 @@ int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_In
 	}
 	return 0;
 }
+
+int bpfmap_fail_field(lua_State *L, const char *what, const struct mapdata *md, const char *path,
+                      const struct bpfmap_leaf *l, int err, const char *why)
+{
+	bool said = err == ERANGE || err == EPERM || err == ENOTSUP;
+
+	lua_pushfstring(L, "%s: map '%s' (id %I) field '%s' (%s at offset %d): %s%s%s; nothing written",
+	                what, md->info.name, (lua_Integer)md->info.id, path, l->type_name,
+	                (int)l->offset, why, said ? "" : ": ", said ? "" : strerror(err));
+	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
+}

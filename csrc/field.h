@@ -49,6 +49,16 @@ int bpfmap_field_prepare(struct mapdata *md, const struct bpfmap_leaf *l, lua_In
                          size_t elem_off, bool want_atomic, bool check_frozen,
                          struct bpfmap_field_store *st, char *why, size_t whylen);
 
+/*
+ * Push nil, "<what>: map 'name' (id N) field '<path>' (<type> at offset O):
+ * <why>[: <strerror>]; nothing written", err and return 3: the refusal of a
+ * store into field l, worded alike by BpfMapWrite and typed set.  The
+ * system's words are left out for ERANGE, EPERM and ENOTSUP, whose why from
+ * bpfmap_field_prepare already says it all.
+ */
+int bpfmap_fail_field(lua_State *L, const char *what, const struct mapdata *md, const char *path,
+                      const struct bpfmap_leaf *l, int err, const char *why);
+
 /* Whether the map is frozen (read-only from user space), from its fdinfo;
  * when it is, the reason the checks give, in why. */
 bool bpfmap_map_frozen(struct mapdata *md, char *why, size_t whylen);

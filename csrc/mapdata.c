@@ -225,22 +225,6 @@ static const char *const def_fields[] = {
 	"inner_map_fd", "numa_node", "ifindex", NULL,
 };
 
-/* A misspelt field ("valuesize") would otherwise be silently ignored. */
-static void check_def_fields(lua_State *L, int def)
-{
-	lua_pushnil(L);
-	while (lua_next(L, def)) {
-		int i, known = 0;
-
-		lua_pop(L, 1);
-		if (lua_type(L, -1) == LUA_TSTRING)
-			for (i = 0; def_fields[i] && !known; i++)
-				known = bpfmap_is_string(L, -1, def_fields[i]);
-		if (!known)
-			bpfmap_arg_error(L, def, "unknown field '%s'", bpfmap_show(L, -1));
-	}
-}
-
 /* MapData.create(def, name [, btf_fd]) */
 static int md_create(lua_State *L)
 {
@@ -261,7 +245,8 @@ static int md_create(lua_State *L)
 		luaL_argerror(L, 2, msg);
 	if (!lua_isnoneornil(L, 3))
 		opts.btf_fd = (__u32)bpfmap_check_range(L, 3, "btf_fd", 0, INT_MAX);
-	check_def_fields(L, 1);
+	/* a misspelt field ("valuesize") would otherwise be silently ignored */
+	bpfmap_check_keys(L, 1, def_fields, "field");
 	type = check_map_type(L, 1);
 	bpfmap_opt_field_int(L, 1, "key_size", 0, UINT32_MAX, &key_size);
 	bpfmap_opt_field_int(L, 1, "value_size", 0, UINT32_MAX, &value_size);

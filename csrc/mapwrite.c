@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -278,12 +277,9 @@ static void read_opts(lua_State *L, int opts, struct apply_opts *o)
 	luaL_checktype(L, opts, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, opts)) {
-		int v = lua_gettop(L), k = v - 1, which = -1, i;
+		int v = lua_gettop(L), k = v - 1;
+		enum opt which = bpfmap_opt_index(L, opts, k, opt_names);
 
-		if (lua_type(L, k) == LUA_TSTRING)
-			for (i = 0; opt_names[i] && which < 0; i++)
-				if (bpfmap_is_string(L, k, opt_names[i]))
-					which = i;
 		switch (which) {
 		case OPT_MAP:
 			check_map_ref(L, opts, v, "map");
@@ -316,8 +312,6 @@ static void read_opts(lua_State *L, int opts, struct apply_opts *o)
 			if (which == OPT_TIMEOUT)
 				o->timeout = lua_tonumber(L, v);
 			break;
-		default:
-			bpfmap_arg_error(L, opts, "unknown option '%s'", bpfmap_show(L, k));
 		}
 		lua_pop(L, 1);
 	}
@@ -374,15 +368,6 @@ struct attempt {
 	struct cand cand_small[SMALL];
 };
 
-/* Scratch memory owned by the Lua stack, so a raise cannot leak it. */
-static void *scratch(lua_State *L, size_t size)
-{
-	void *p = lua_newuserdatauv(L, size ? size : 1, 0);
-
-	memset(p, 0, size ? size : 1);
-	return p;
-}
-
 /*
  * Anchor the value on top of the stack (popping it) for the attempt.  The
  * table lives in a slot reserved below everything the phases push, so
@@ -437,7 +422,7 @@ static void add_cand(struct attempt *a, struct mapdata *md, bool owned)
 		struct cand *grown;
 
 		a->cap *= 2;
-		grown = scratch(L, (size_t)a->cap * sizeof(*grown));
+		grown = bpfmap_scratch_zeroed(L, (size_t)a->cap * sizeof(*grown));
 		memcpy(grown, a->cand, (size_t)a->ncand * sizeof(*grown));
 		a->cand = grown;
 		anchor(a);
@@ -750,7 +735,7 @@ static int resolve_write(struct attempt *a, int wi)
 	char err[320];
 
 	if (a->ncand > SMALL)
-		hits = scratch(L, (size_t)a->ncand * sizeof(*hits));
+		hits = bpfmap_scratch_zeroed(L, (size_t)a->ncand * sizeof(*hits));
 	for (i = 0; i < a->ncand; i++) {
 		if (try_candidate(a, w, &a->cand[i], &leaf, err, sizeof(err)))
 			continue;
@@ -773,29 +758,12 @@ static int resolve_write(struct attempt *a, int wi)
 
 /* ---- phase 3: checks and preparation ---- */
 
-static int fail_target(struct attempt *a, struct target *t, int err, const char *fmt, ...)
+static int fail_target(struct attempt *a, struct target *t, int err, const char *why)
 {
 	lua_State *L = a->L;
-	luaL_Buffer b;
-	va_list ap;
 
-	luaL_buffinit(L, &b);
 	push_write_name(L, t->w);
-	luaL_addvalue(&b);
-	lua_pushfstring(L, ": map '%s' (id %d) field '%s' (%s at offset %d): ", t->c->md->info.name,
-	                (int)t->c->md->info.id, FIELD(t->w), t->leaf.type_name, (int)t->leaf.offset);
-	luaL_addvalue(&b);
-	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
-	va_end(ap);
-	luaL_addvalue(&b);
-	if (err != ERANGE && err != EPERM && err != ENOTSUP) {
-		luaL_addstring(&b, ": ");
-		luaL_addstring(&b, strerror(err));
-	}
-	luaL_addstring(&b, "; nothing written");
-	luaL_pushresult(&b);
-	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
+	return bpfmap_fail_field(L, lua_tostring(L, -1), t->c->md, FIELD(t->w), &t->leaf, err, why);
 }
 
 static int rmw_buffer(struct attempt *a, struct target *t)
@@ -809,9 +777,9 @@ static int rmw_buffer(struct attempt *a, struct target *t)
 		if (a->rmw[i].md == md)
 			return i;
 	a->rmw[i].md = md;
-	a->rmw[i].orig = scratch(L, md->info.value_size);
+	a->rmw[i].orig = bpfmap_scratch_zeroed(L, md->info.value_size);
 	anchor(a);
-	a->rmw[i].patched = scratch(L, md->info.value_size);
+	a->rmw[i].patched = bpfmap_scratch_zeroed(L, md->info.value_size);
 	anchor(a);
 	if (bpf_map_lookup_elem(md->fd, &key, a->rmw[i].orig))
 		return -errno;
@@ -829,7 +797,7 @@ static int prepare_target(struct attempt *a, struct target *t)
 	                               why, sizeof(why));
 
 	if (err)
-		return fail_target(a, t, err, "%s", why);
+		return fail_target(a, t, err, why);
 	t->via_mmap = st.via_mmap;
 	t->atomic = st.atomic;
 	if (t->via_mmap)
@@ -1015,7 +983,7 @@ static int attempt(lua_State *L, lua_Number *timeout)
 	if (n > INT_MAX / 2)
 		return luaL_argerror(L, 1, "too many writes");
 	a.nw = (int)n;
-	a.w = n <= SMALL ? a.w_small : scratch(L, (size_t)n * sizeof(*a.w));
+	a.w = n <= SMALL ? a.w_small : bpfmap_scratch_zeroed(L, (size_t)n * sizeof(*a.w));
 	if (single)
 		a.w[0] = single;
 	for (i = 1; !single && i <= n; i++) {
@@ -1030,8 +998,8 @@ static int attempt(lua_State *L, lua_Number *timeout)
 		lua_newtable(L);
 		return 1;
 	}
-	a.t = n <= SMALL ? a.t_small : scratch(L, (size_t)n * sizeof(*a.t));
-	a.rmw = n <= SMALL ? a.rmw_small : scratch(L, (size_t)n * sizeof(*a.rmw));
+	a.t = n <= SMALL ? a.t_small : bpfmap_scratch_zeroed(L, (size_t)n * sizeof(*a.t));
+	a.rmw = n <= SMALL ? a.rmw_small : bpfmap_scratch_zeroed(L, (size_t)n * sizeof(*a.rmw));
 	a.cand = a.cand_small;
 	a.cap = SMALL;
 

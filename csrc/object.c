@@ -97,28 +97,6 @@ static int fail_libbpf(lua_State *L, int err, const char *fmt, ...)
 
 static const char *const open_opts[] = { "name", "pin_root_path", "kconfig", NULL };
 
-/* A string field of opts, or NULL when absent.  The value stays on the
- * stack: an __index metamethod may have made a string nothing else holds. */
-static const char *opt_string(lua_State *L, int tab, const char *key)
-{
-	const char *s = NULL;
-	size_t len;
-
-	switch (lua_getfield(L, tab, key)) {
-	case LUA_TNIL:
-		break;
-	case LUA_TSTRING:
-		s = lua_tolstring(L, -1, &len);
-		if (strlen(s) != len)
-			bpfmap_arg_error(L, tab, "field '%s' contains a NUL byte", key);
-		break;
-	default:
-		bpfmap_arg_error(L, tab, "field '%s' must be a string, got %s", key,
-		                 luaL_typename(L, -1));
-	}
-	return s;
-}
-
 /* Object.open(path [, opts]) */
 static int obj_open(lua_State *L)
 {
@@ -128,22 +106,10 @@ static int obj_open(lua_State *L)
 	struct object *o;
 	int err;
 
-	if (!lua_isnoneornil(L, 2)) {
-		luaL_checktype(L, 2, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, 2)) {
-			int i, known = 0;
-
-			lua_pop(L, 1);
-			if (lua_type(L, -1) == LUA_TSTRING)
-				for (i = 0; open_opts[i] && !known; i++)
-					known = bpfmap_is_string(L, -1, open_opts[i]);
-			if (!known)
-				bpfmap_arg_error(L, 2, "unknown option '%s'", bpfmap_show(L, -1));
-		}
-		opts.object_name = opt_string(L, 2, "name");
-		opts.pin_root_path = opt_string(L, 2, "pin_root_path");
-		opts.kconfig = opt_string(L, 2, "kconfig");
+	if (bpfmap_check_opt_keys(L, 2, open_opts)) {
+		opts.object_name = bpfmap_opt_field_string(L, 2, "name", NULL);
+		opts.pin_root_path = bpfmap_opt_field_string(L, 2, "pin_root_path", NULL);
+		opts.kconfig = bpfmap_opt_field_string(L, 2, "kconfig", NULL);
 	}
 
 	o = lua_newuserdatauv(L, sizeof(*o), OBJECT_NUV);

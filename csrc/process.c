@@ -516,23 +516,6 @@ static int process_close(lua_State *L)
 
 static const char *const spawn_opts[] = { "inherit", "env", "capture", NULL };
 
-/* The keys of opts are known ones (a misspelt option raises). */
-static void check_opts(lua_State *L, int arg)
-{
-	lua_pushnil(L);
-	while (lua_next(L, arg)) {
-		int i;
-		bool known = false;
-
-		lua_pop(L, 1);
-		for (i = 0; spawn_opts[i]; i++)
-			if (bpfmap_is_string(L, -1, spawn_opts[i]))
-				known = true;
-		if (!known)
-			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -1));
-	}
-}
-
 /* A NULL-terminated char*[] of n+1 slots, owned by a userdata left on the stack. */
 static char **push_vector(lua_State *L, size_t n)
 {
@@ -674,9 +657,7 @@ static int spawn(lua_State *L)
 			bpfmap_arg_error(L, 1, "argv[%d] has an embedded NUL", i);
 		lua_pop(L, 1);
 	}
-	if (!lua_isnoneornil(L, 2)) {
-		luaL_checktype(L, 2, LUA_TTABLE);
-		check_opts(L, 2);
+	if (bpfmap_check_opt_keys(L, 2, spawn_opts)) {
 		if (lua_getfield(L, 2, "capture") != LUA_TNIL) {
 			if (!lua_isboolean(L, -1))
 				bpfmap_arg_error(L, 2, "capture must be a boolean, got %s", luaL_typename(L, -1));

@@ -223,21 +223,6 @@ static const char *const run_opts[] = {
 	"data_in", "ctx_in", "data_size_out", "ctx_size_out", "repeat", "flags", "cpu", NULL,
 };
 
-/* A string field of opts, or NULL when absent.  The value stays on the
- * stack: an __index metamethod may have made a string nothing else holds. */
-static const char *opt_bytes(lua_State *L, int tab, const char *key, size_t *len)
-{
-	const char *s = NULL;
-
-	*len = 0;
-	if (lua_getfield(L, tab, key) == LUA_TSTRING)
-		s = lua_tolstring(L, -1, len);
-	else if (!lua_isnil(L, -1))
-		bpfmap_arg_error(L, tab, "field '%s' must be a string, got %s", key,
-		                 luaL_typename(L, -1));
-	return s;
-}
-
 /* prog:run([opts]) -> { retval, duration, data_out, ctx_out } */
 static int prog_run(lua_State *L)
 {
@@ -249,21 +234,9 @@ static int prog_run(lua_State *L)
 	char what[160];
 	int err;
 
-	if (!lua_isnoneornil(L, 2)) {
-		luaL_checktype(L, 2, LUA_TTABLE);
-		lua_pushnil(L);
-		while (lua_next(L, 2)) {
-			int i, known = 0;
-
-			lua_pop(L, 1);
-			if (lua_type(L, -1) == LUA_TSTRING)
-				for (i = 0; run_opts[i] && !known; i++)
-					known = bpfmap_is_string(L, -1, run_opts[i]);
-			if (!known)
-				bpfmap_arg_error(L, 2, "unknown option '%s'", bpfmap_show(L, -1));
-		}
-		opts.data_in = opt_bytes(L, 2, "data_in", &data_len);
-		opts.ctx_in = opt_bytes(L, 2, "ctx_in", &ctx_len);
+	if (bpfmap_check_opt_keys(L, 2, run_opts)) {
+		opts.data_in = bpfmap_opt_field_string(L, 2, "data_in", &data_len);
+		opts.ctx_in = bpfmap_opt_field_string(L, 2, "ctx_in", &ctx_len);
 		if (data_len > UINT32_MAX || ctx_len > UINT32_MAX)
 			bpfmap_arg_error(L, 2, "data_in and ctx_in must be shorter than 4 GiB");
 		opts.data_size_in = (__u32)data_len;

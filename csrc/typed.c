@@ -93,14 +93,6 @@ static unsigned char *mapped(struct mapdata *md, const struct typed_key *k)
 	return (unsigned char *)md->mem + k->elem_off;
 }
 
-static void *scratch(lua_State *L, size_t size)
-{
-	void *p = lua_newuserdatauv(L, size ? size : 1, 0);
-
-	memset(p, 0, size ? size : 1);
-	return p;
-}
-
 /* "<op> map 'name' (id N)" for messages; pushed. */
 static const char *push_map_name(lua_State *L, const struct mapdata *md, const char *op)
 {
@@ -174,10 +166,28 @@ static int lookup(lua_State *L, struct mapdata *md, const struct typed_key *k,
 
 	if (err)
 		return -err;
-	*buf = scratch(L, size);
+	*buf = bpfmap_scratch_zeroed(L, size);
 	bpfmap_log_clear();
 	if (bpf_map_lookup_elem(md->fd, k->bytes, *buf))
 		return errno;
+	return 0;
+}
+
+/*
+ * The element's whole value in a scratch buffer left on the stack, for
+ * read and write: where the map is mmapable, a copy of the mapping (*mem
+ * then points at the element), so that the fields agree with one another
+ * as far as one copy can make them; else lookup's (*mem NULL, and lookup's
+ * 0, ENOENT or errno).
+ */
+static int load_value(lua_State *L, struct mapdata *md, const struct typed_key *k,
+                      unsigned char **mem, unsigned char **buf, int *ncpus)
+{
+	*mem = mapped(md, k);
+	if (!*mem)
+		return lookup(L, md, k, buf, ncpus);
+	*buf = bpfmap_scratch_zeroed(L, md->info.value_size);
+	memcpy(*buf, *mem, md->info.value_size);
 	return 0;
 }
 
@@ -241,6 +251,8 @@ static lua_Integer check_set_value(lua_State *L, int arg)
 	return v;
 }
 
+static const char *const set_opt_names[] = { "atomic", NULL };
+
 static bool check_set_opts(lua_State *L, int arg)
 {
 	bool atomic = false;
@@ -250,25 +262,13 @@ static bool check_set_opts(lua_State *L, int arg)
 	luaL_checktype(L, arg, LUA_TTABLE);
 	lua_pushnil(L);
 	while (lua_next(L, arg)) {
-		if (lua_type(L, -2) != LUA_TSTRING || !bpfmap_is_string(L, -2, "atomic"))
-			bpfmap_arg_error(L, arg, "unknown option '%s'", bpfmap_show(L, -2));
+		bpfmap_opt_index(L, arg, -2, set_opt_names);
 		if (lua_type(L, -1) != LUA_TBOOLEAN)
 			bpfmap_arg_error(L, arg, "atomic must be a boolean, got %s", luaL_typename(L, -1));
 		atomic = lua_toboolean(L, -1);
 		lua_pop(L, 1);
 	}
 	return atomic;
-}
-
-static int fail_set(lua_State *L, const char *what, const struct mapdata *md,
-                    const char *path, const struct bpfmap_leaf *leaf, int err, const char *why)
-{
-	lua_pushfstring(L, "%s: map '%s' (id %I) field '%s' (%s at offset %d): %s%s%s; nothing written",
-	                what, md->info.name, (lua_Integer)md->info.id, path, leaf->type_name,
-	                (int)leaf->offset, why,
-	                err != ERANGE && err != EPERM && err != ENOTSUP ? ": " : "",
-	                err != ERANGE && err != EPERM && err != ENOTSUP ? strerror(err) : "");
-	return bpfmap_fail_msg(L, err, lua_tostring(L, -1));
 }
 
 /* The report entry BpfMapWrite's apply gives for one write. */
@@ -329,7 +329,7 @@ static int ty_set(lua_State *L)
 	 * fdinfo read that says why is left to that refusal */
 	err = bpfmap_field_prepare(md, &leaf, v, k.elem_off, atomic, false, &st, msg, sizeof(msg));
 	if (err)
-		return fail_set(L, what, md, path, &leaf, err, msg);
+		return bpfmap_fail_field(L, what, md, path, &leaf, err, msg);
 	after = bpfmap_as_stored(&leaf, v);
 	if (st.via_mmap) {
 		unsigned char *mem = (unsigned char *)md->mem + k.elem_off;
@@ -342,10 +342,10 @@ static int ty_set(lua_State *L)
 	}
 	err = lookup(L, md, &k, &buf, &ncpus);
 	if (err == ENOENT)
-		return fail_set(L, what, md, path, &leaf, ENOENT,
+		return bpfmap_fail_field(L, what, md, path, &leaf, ENOENT,
 		                k.has_index ? "no element at that index" : "the key is not in the map");
 	if (err)
-		return fail_set(L, what, md, path, &leaf, err, "lookup of the element failed");
+		return bpfmap_fail_field(L, what, md, path, &leaf, err, "lookup of the element failed");
 	/* a per-CPU map's every copy, so the field reads v on every CPU */
 	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
@@ -361,8 +361,8 @@ static int ty_set(lua_State *L)
 	if (bpf_map_update_elem(md->fd, k.bytes, buf, BPF_EXIST)) {
 		err = errno;
 		if (err == EPERM && bpfmap_map_frozen(md, msg, sizeof(msg)))
-			return fail_set(L, what, md, path, &leaf, err, msg);
-		return fail_set(L, what, md, path, &leaf, err,
+			return bpfmap_fail_field(L, what, md, path, &leaf, err, msg);
+		return bpfmap_fail_field(L, what, md, path, &leaf, err,
 		                err == ENOENT ? "the key was deleted meanwhile" : "update failed");
 	}
 	push_report(L, md, path, &leaf, before, after, &st);
@@ -692,21 +692,13 @@ static int ty_read(lua_State *L)
 
 	if (begin_value(L, "read", 2, &md, &k, &c, &what))
 		return 3;
-	mem = mapped(md, &k);
-	if (mem) {
-		/* a snapshot, so the decoded fields agree with one another as far
-		 * as one copy can make them */
-		buf = scratch(L, md->info.value_size);
-		memcpy(buf, mem, md->info.value_size);
-	} else {
-		err = lookup(L, md, &k, &buf, &ncpus);
-		if (err == ENOENT) {
-			lua_pushnil(L);
-			return 1;
-		}
-		if (err)
-			return bpfmap_fail(L, err, "%s", what);
+	err = load_value(L, md, &k, &mem, &buf, &ncpus);
+	if (err == ENOENT) {
+		lua_pushnil(L);
+		return 1;
 	}
+	if (err)
+		return bpfmap_fail(L, err, "%s", what);
 	if (bpfmap_is_percpu(md))
 		lua_createtable(L, ncpus, 0);
 	for (i = 0; i < ncpus; i++) {
@@ -1116,27 +1108,21 @@ static int ty_write(lua_State *L)
 	}
 	lua_pushnil(L);
 	c.spans_idx = lua_gettop(L);
-	mem = mapped(md, &k);
-	if (mem) {
-		buf = scratch(L, md->info.value_size);
-		memcpy(buf, mem, md->info.value_size);
-	} else {
-		err = lookup(L, md, &k, &buf, &ncpus);
-		if (err == ENOENT && !k.has_index) {
-			/* a new key: the fields not given are zero */
-			flags = BPF_NOEXIST;
-		} else if (err == ENOENT) {
-			return bpfmap_fail_msg(L, ENOENT, lua_pushfstring(L, "%s: no element at index %I "
-			                       "(max_entries %I); nothing written", what,
-			                       (lua_Integer)k.index, (lua_Integer)md->info.max_entries));
-		} else if (err) {
-			return bpfmap_fail(L, err, "%s: lookup", what);
-		}
-		if (err == ENOENT && bpfmap_is_percpu(md))
-			memset(buf, 0, bpfmap_value_stride(md) * (size_t)ncpus);
-		else if (err == ENOENT)
-			memset(buf, 0, md->info.value_size);
+	err = load_value(L, md, &k, &mem, &buf, &ncpus);
+	if (err == ENOENT && !k.has_index) {
+		/* a new key: the fields not given are zero */
+		flags = BPF_NOEXIST;
+	} else if (err == ENOENT) {
+		return bpfmap_fail_msg(L, ENOENT, lua_pushfstring(L, "%s: no element at index %I "
+		                       "(max_entries %I); nothing written", what,
+		                       (lua_Integer)k.index, (lua_Integer)md->info.max_entries));
+	} else if (err) {
+		return bpfmap_fail(L, err, "%s: lookup", what);
 	}
+	if (err == ENOENT && bpfmap_is_percpu(md))
+		memset(buf, 0, bpfmap_value_stride(md) * (size_t)ncpus);
+	else if (err == ENOENT)
+		memset(buf, 0, md->info.value_size);
 	top = lua_gettop(L);
 	for (i = 0; i < ncpus; i++) {
 		int idx = 2;
