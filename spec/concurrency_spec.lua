@@ -49,12 +49,9 @@ local function sleep(seconds)
   os.execute("sleep " .. seconds)
 end
 
+-- A helper's output file for a message ("" before it exists).
 local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
+  return bpffs.read_file(path) or ""
 end
 
 -- A helper process: its stdin is a pipe from us (closing it is how it is

@@ -210,10 +210,7 @@ describe("loaded maps and programs #priv", function()
       local m = must_create()
       local id = m:id()
       m:close()
-      for _ = 1, 60 do
-        if not bpfobj.map_ids()[id] then break end
-        os.execute("sleep 0.05")
-      end
+      bpfobj.wait_gone({ [id] = true }, "closed map still shown by bpftool")
       local found = collect(assert(bpfmap.list_maps()), { [id] = true })
       assert.is_nil(found[id])
       found = collect(bpfmap.loaded_maps(), { [id] = true })
