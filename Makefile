@@ -45,10 +45,10 @@ build/examples/%.bpf.o: examples/bpf/%.bpf.c | build/examples
 	clang $(BPF_CFLAGS) -c $< -o $@
 
 # The pure-C parts (names, BTF paths) are tested without Lua.
-build/tests/test_names: tests/test_names.c csrc/names.c csrc/names.h | build/tests
+build/tests/test_names: tests/test_names.c tests/check.h csrc/names.c csrc/names.h | build/tests
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ tests/test_names.c csrc/names.c
 
-build/tests/test_btf_path: tests/test_btf_path.c csrc/btf_path.c csrc/btf_path.h | build/tests
+build/tests/test_btf_path: tests/test_btf_path.c tests/check.h csrc/btf_path.c csrc/btf_path.h | build/tests
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ tests/test_btf_path.c csrc/btf_path.c -lbpf
 
 unit: $(TESTS_C)

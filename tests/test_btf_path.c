@@ -12,6 +12,7 @@
  * can become a plain CHECK.
  */
 #include "../csrc/btf_path.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -24,19 +25,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-static int passed, failed, known_bugs, strict;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (cond) {                                                  \
-			passed++;                                            \
-		} else {                                                     \
-			failed++;                                            \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                 \
-			printf("\n");                                        \
-		}                                                            \
-	} while (0)
+static int known_bugs, strict;
 
 #define KNOWN_BUG(cond, ...)                                                 \
 	do {                                                                 \

@@ -4,24 +4,11 @@
  * stricter rules.  No framework, no Lua: `make build/tests/test_names`.
  */
 #include "../csrc/names.h"
+#include "check.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (cond) {                                                  \
-			passed++;                                            \
-		} else {                                                     \
-			failed++;                                            \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			printf(__VA_ARGS__);                                 \
-			printf("\n");                                        \
-		}                                                            \
-	} while (0)
 
 /* A string literal with its exact length, so embedded NULs count. */
 #define LIT(s) (s), (sizeof(s) - 1)
