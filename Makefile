@@ -93,7 +93,7 @@ bench: build $(BENCH_BIN)
 
 # The C libbpf peers every figure is compared against (-O2, as a user's
 # program would be built), and the bench's own BPF program.
-build/bench/c_%: bench/peers/c_%.c
+build/bench/c_%: bench/peers/c_%.c bench/peers/peer.h
 	@mkdir -p $(@D)
 	$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $< -lbpf
 

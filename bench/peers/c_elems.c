@@ -27,6 +27,8 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 
+#include "peer.h"
+
 #define KEYS 1024u
 #define BATCH 4096u
 
@@ -38,28 +40,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "c_elems: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static unsigned long parse_ul(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *s == '\0' || *end != '\0' || v == 0) {
-		fprintf(stderr, "c_elems: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
 }
 
 static double run_update(unsigned long iters)
@@ -180,13 +160,13 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "update") || !strcmp(mode, "lookup")) {
 		if (argc != 5)
 			return fprintf(stderr, "c_elems: %s needs PIN ITERS RUNS\n", mode), 2;
-		iters = parse_ul(argv[3], "iteration count");
-		runs = parse_ul(argv[4], "run count");
+		iters = parse_ul("c_elems", argv[3], "iteration count", 1);
+		runs = parse_ul("c_elems", argv[4], "run count", 1);
 		run = !strcmp(mode, "update") ? run_update : run_lookup;
 	} else if (!strcmp(mode, "walk") || !strcmp(mode, "batch")) {
 		if (argc != 4)
 			return fprintf(stderr, "c_elems: %s needs PIN RUNS\n", mode), 2;
-		runs = parse_ul(argv[3], "run count");
+		runs = parse_ul("c_elems", argv[3], "run count", 1);
 		run = !strcmp(mode, "walk") ? run_walk : run_batch;
 	} else {
 		fprintf(stderr, "c_elems: unknown mode '%s'\n", mode);

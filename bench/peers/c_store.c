@@ -39,6 +39,8 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "peer.h"
+
 static void die(const char *what)
 {
 	fprintf(stderr, "c_store: %s: %s\n", what, strerror(errno));
@@ -49,28 +51,6 @@ static void die_msg(const char *msg)
 {
 	fprintf(stderr, "c_store: %s\n", msg);
 	exit(1);
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static unsigned long parse_ul(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *s == '\0' || *end != '\0') {
-		fprintf(stderr, "c_store: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
 }
 
 static size_t map_mmap_size(const struct bpf_map_info *info)
@@ -208,10 +188,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	mode = argv[1];
-	id = parse_ul(argv[2], "map id");
-	offset = parse_ul(argv[3], "offset");
-	iters = parse_ul(argv[4], "iteration count");
-	runs = parse_ul(argv[5], "run count");
+	id = parse_ul("c_store", argv[2], "map id", 0);
+	offset = parse_ul("c_store", argv[3], "offset", 0);
+	iters = parse_ul("c_store", argv[4], "iteration count", 0);
+	runs = parse_ul("c_store", argv[5], "run count", 0);
 	if (id == 0 || id > UINT32_MAX || iters == 0 || runs == 0)
 		die_msg("map id, iterations and runs must be positive");
 	if (offset % 4)
