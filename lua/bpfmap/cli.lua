@@ -158,10 +158,9 @@ local function check(ok, msg, ...)
   return ok, msg, ...
 end
 
-local function hex_bytes(s, sep)
-  local t = {}
-  for i = 1, #s do t[i] = string.format("%02x", s:byte(i)) end
-  return table.concat(t, sep or "")
+-- Bytes as JSON carries them: unspaced hex.
+local function hex_bytes(s)
+  return bpfmap.hex(s, "")
 end
 
 ---------------------------------------------------------------------------

@@ -69,21 +69,29 @@ end)
 M.apply_writes = core.apply_writes
 
 --- A binary key or value as hex bytes, for people: bpfmap.hex("\1\0\0\0")
--- is "01 00 00 00". A per-CPU value (a list of strings) gives one line per
--- CPU, "cpu0: ...". nil passes through, so =bpfmap.hex(m:lookup(k)) at a
--- REPL shows a missing key as nil.
-function M.hex(value)
+-- is "01 00 00 00"; sep (default " ") goes between bytes, so
+-- bpfmap.hex(s, "") is "01000000". A per-CPU value (a list of strings)
+-- gives one line per CPU, "cpu0: ...". nil passes through, so
+-- =bpfmap.hex(m:lookup(k)) at a REPL shows a missing key as nil.
+function M.hex(value, sep)
+  if sep == nil then
+    sep = " "
+  elseif type(sep) ~= "string" then
+    error(string.format("bad argument #2 to 'hex' (string expected, got %s)", type(sep)), 2)
+  end
   if value == nil then return nil end
   if type(value) == "table" then
     local lines = {}
-    for i, v in ipairs(value) do lines[i] = string.format("cpu%d: %s", i - 1, M.hex(v)) end
+    for i, v in ipairs(value) do lines[i] = string.format("cpu%d: %s", i - 1, M.hex(v, sep)) end
     return table.concat(lines, "\n")
   end
   if type(value) ~= "string" then
     error(string.format("bad argument #1 to 'hex' (string or list of strings expected, got %s)",
       type(value)), 2)
   end
-  return (value:gsub(".", function(c) return string.format("%02x ", c:byte()) end):sub(1, -2))
+  local t = {}
+  for i = 1, #value do t[i] = string.format("%02x", value:byte(i)) end
+  return table.concat(t, sep)
 end
 
 -- bpfmap.scenario is loaded on first use: it requires this module itself.
