@@ -706,7 +706,35 @@ more {
   { "set_log('debug' NUL 'x')", function() return bpfmap.set_log("debug\0x"), bpfmap.set_log("off") end,
     must_raise("invalid option 'debug") },
 
+  -- sleep(seconds): a number in 0..1e9
+  { "sleep()", function() return bpfmap.sleep() end,
+    apply_arg(1, "number expected, got no value") },
+  { "sleep('1')", function() return bpfmap.sleep("x") end,
+    apply_arg(1, "number expected, got string") },
+  { "sleep(table)", function() return bpfmap.sleep({}) end,
+    apply_arg(1, "number expected, got table") },
+  { "sleep(-1)", function() return bpfmap.sleep(-1) end,
+    apply_arg(1, "seconds must be in 0..1e9") },
+  { "sleep(1e10)", function() return bpfmap.sleep(1e10) end,
+    apply_arg(1, "seconds must be in 0..1e9") },
+  { "sleep(NaN)", function() return bpfmap.sleep(NAN) end,
+    apply_arg(1, "seconds must be in 0..1e9") },
+  { "sleep(inf)", function() return bpfmap.sleep(INF) end,
+    apply_arg(1, "seconds must be in 0..1e9") },
+
+  -- hex(value [, sep])
+  { "hex(5)", function() return bpfmap.hex(5) end,
+    bad(1, "hex", "string or list of strings expected, got number") },
+  { "hex(true)", function() return bpfmap.hex(true) end,
+    bad(1, "hex", "string or list of strings expected, got boolean") },
+  { "hex({5})", function() return bpfmap.hex({ 5 }) end,
+    bad(1, "hex", "string or list of strings expected, got number") },
+  { "hex('x', 0)", function() return bpfmap.hex("x", 0) end,
+    bad(2, "hex", "string expected, got number") },
+
   -- functions without parameters ignore extra arguments, as Lua's own do
+  { "monotonic(junk)", function() return bpfmap.monotonic(NAN, {}) end,
+    returns(function(t) assert.is_number(t) end) },
   { "last_log(junk)", function() return bpfmap.last_log(NAN, {}, CO) end,
     returns(function(s) assert.is_string(s) end) },
   { "clear_cache(junk)", function() return bpfmap.clear_cache(true, "x") end, returns() },
