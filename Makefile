@@ -56,10 +56,10 @@ unit: $(TESTS_C)
 # libFuzzer harnesses for the pure-C parts; FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc
-build/tests/fuzz_names: tests/fuzz_names.c csrc/names.c csrc/names.h | build/tests
+build/tests/fuzz_names: tests/fuzz_names.c tests/require.h csrc/names.c csrc/names.h | build/tests
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz_names.c csrc/names.c
 
-build/tests/fuzz_btf_path: tests/fuzz_btf_path.c csrc/btf_path.c csrc/btf_path.h | build/tests
+build/tests/fuzz_btf_path: tests/fuzz_btf_path.c tests/require.h csrc/btf_path.c csrc/btf_path.h | build/tests
 	clang $(FUZZ_CFLAGS) -o $@ tests/fuzz_btf_path.c csrc/btf_path.c -lbpf
 
 fuzz: deps build/tests/fuzz_names build/tests/fuzz_btf_path

@@ -29,14 +29,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#define REQUIRE(cond)                                                        \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: violated: %s\n", __FILE__,    \
-			        __LINE__, #cond);                            \
-			abort();                                             \
-		}                                                            \
-	} while (0)
+#include "require.h"
 
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {

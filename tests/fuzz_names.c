@@ -16,14 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REQUIRE(cond)                                                        \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "%s:%d: violated: %s\n", __FILE__,    \
-			        __LINE__, #cond);                            \
-			abort();                                             \
-		}                                                            \
-	} while (0)
+#include "require.h"
 
 static int printable(unsigned char c) { return c >= 0x20 && c <= 0x7e; }
 static int ident(unsigned char c)
