@@ -103,6 +103,13 @@ void bpfmap_check_keys(lua_State *L, int arg, const char *const names[], const c
 bool bpfmap_check_opt_keys(lua_State *L, int arg, const char *const names[]);
 /* Raise "bad argument #arg (<what>: <msg>)" */
 int bpfmap_arg_error(lua_State *L, int arg, const char *fmt, ...);
+/*
+ * Register a handle type as liolib does: metatable `name` (its __name), the
+ * methods as __index, close_fn as both __gc and __close (none for a handle
+ * that owns nothing), and __tostring.
+ */
+void bpfmap_new_type(lua_State *L, const char *name, const luaL_Reg *methods,
+                     lua_CFunction close_fn, lua_CFunction tostring_fn);
 /* A string argument free of embedded NULs, named in errors as `what`. */
 const char *bpfmap_check_path_arg(lua_State *L, int arg, const char *what);
 

@@ -146,21 +146,9 @@ static const luaL_Reg methods[] = {
 	{ NULL, NULL },
 };
 
-static const luaL_Reg meta[] = {
-	{ "__gc", btf_close },
-	{ "__close", btf_close },
-	{ "__tostring", btf_tostring },
-	{ "__index", NULL },
-	{ NULL, NULL },
-};
-
 int bpfmap_btf_open(lua_State *L)
 {
-	luaL_newmetatable(L, BPFMAP_BTF);
-	luaL_setfuncs(L, meta, 0);
-	luaL_newlib(L, methods);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	bpfmap_new_type(L, BPFMAP_BTF, methods, btf_close, btf_tostring);
 	lua_createtable(L, 0, 1);
 	lua_pushcfunction(L, btf_from_id);
 	lua_setfield(L, -2, "from_id");

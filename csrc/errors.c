@@ -310,3 +310,21 @@ void bpfmap_check_list(lua_State *L, int arg, int idx, const char *what)
 			                 bpfmap_show(L, -1));
 	}
 }
+
+void bpfmap_new_type(lua_State *L, const char *name, const luaL_Reg *methods,
+                     lua_CFunction close_fn, lua_CFunction tostring_fn)
+{
+	luaL_newmetatable(L, name);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods, 0);
+	lua_setfield(L, -2, "__index");
+	if (close_fn) {
+		lua_pushcfunction(L, close_fn);
+		lua_setfield(L, -2, "__gc");
+		lua_pushcfunction(L, close_fn);
+		lua_setfield(L, -2, "__close");
+	}
+	lua_pushcfunction(L, tostring_fn);
+	lua_setfield(L, -2, "__tostring");
+	lua_pop(L, 1);
+}

@@ -502,21 +502,9 @@ static const luaL_Reg obj_methods[] = {
 	{ NULL, NULL },
 };
 
-static const luaL_Reg obj_meta[] = {
-	{ "__gc", obj_close },
-	{ "__close", obj_close },
-	{ "__tostring", obj_tostring },
-	{ "__index", NULL },
-	{ NULL, NULL },
-};
-
 int bpfmap_object_open(lua_State *L)
 {
-	luaL_newmetatable(L, BPFMAP_OBJECT);
-	luaL_setfuncs(L, obj_meta, 0);
-	luaL_newlib(L, obj_methods);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	bpfmap_new_type(L, BPFMAP_OBJECT, obj_methods, obj_close, obj_tostring);
 	bpfmap_program_open(L);
 	lua_newtable(L);
 	lua_pushcfunction(L, obj_open);

@@ -916,26 +916,10 @@ static const luaL_Reg process_methods[] = {
 	{ "close", process_close }, { NULL, NULL },
 };
 
-static void new_type(lua_State *L, const char *name, const luaL_Reg *methods,
-                     lua_CFunction close_fn, lua_CFunction tostring_fn)
-{
-	luaL_newmetatable(L, name);
-	lua_newtable(L);
-	luaL_setfuncs(L, methods, 0);
-	lua_setfield(L, -2, "__index");
-	lua_pushcfunction(L, close_fn);
-	lua_setfield(L, -2, "__gc");
-	lua_pushcfunction(L, close_fn);
-	lua_setfield(L, -2, "__close");
-	lua_pushcfunction(L, tostring_fn);
-	lua_setfield(L, -2, "__tostring");
-	lua_pop(L, 1);
-}
-
 int bpfmap_process_open(lua_State *L)
 {
-	new_type(L, SIGNAL_TYPE, signal_methods, signal_close, signal_tostring);
-	new_type(L, PROCESS_TYPE, process_methods, process_close, process_tostring);
+	bpfmap_new_type(L, SIGNAL_TYPE, signal_methods, signal_close, signal_tostring);
+	bpfmap_new_type(L, PROCESS_TYPE, process_methods, process_close, process_tostring);
 
 	lua_createtable(L, 0, 2);
 	lua_pushcfunction(L, signal_new);

@@ -383,21 +383,7 @@ static const luaL_Reg link_methods[] = {
 
 void bpfmap_program_open(lua_State *L)
 {
-	luaL_newmetatable(L, BPFMAP_PROGRAM);
-	lua_pushcfunction(L, prog_tostring);
-	lua_setfield(L, -2, "__tostring");
-	luaL_newlib(L, prog_methods);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
-
-	luaL_newmetatable(L, BPFMAP_LINK);
-	lua_pushcfunction(L, link_destroy);
-	lua_setfield(L, -2, "__gc");
-	lua_pushcfunction(L, link_destroy);
-	lua_setfield(L, -2, "__close");
-	lua_pushcfunction(L, link_tostring);
-	lua_setfield(L, -2, "__tostring");
-	luaL_newlib(L, link_methods);
-	lua_setfield(L, -2, "__index");
-	lua_pop(L, 1);
+	/* a Program is a view of its Object, which owns and closes it */
+	bpfmap_new_type(L, BPFMAP_PROGRAM, prog_methods, NULL, prog_tostring);
+	bpfmap_new_type(L, BPFMAP_LINK, link_methods, link_destroy, link_tostring);
 }
